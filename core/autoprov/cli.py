@@ -1,0 +1,83 @@
+"""The ``autoprov`` command line. Subcommands come from plugins (``autoprov_register_commands``),
+core's own included, so ``autoprov --help`` lists what is installed.
+
+Errors are one clear line on stderr and a non-zero exit (click's ``ClickException``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import peewee
+
+from autoprov.config import ConfigError, load_settings
+from autoprov.db import UNAVAILABLE_ERRORS
+from autoprov.plugins import PluginManager, build_plugin_manager
+from autoprov.site import Site
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LazySite:
+    """Holds the --config path; the Site (and so the configuration) is built on first use."""
+
+    def __init__(self, config: str | None, plugins: PluginManager) -> None:
+        self.config = config
+        self.plugins = plugins
+        self._site: Site | None = None
+
+    def get(self) -> Site:
+        if self._site is None:
+            try:
+                self._site = Site(load_settings(self.config), self.plugins)
+            except (ConfigError, peewee.OperationalError) as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._site
+
+
+def pass_site(f: F) -> F:
+    """Decorator: call the command with the Site as its first argument, inside a database connection."""
+
+    @click.pass_context
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        site = ctx.find_object(LazySite).get()
+        try:
+            with site.db.connection_context():
+                return ctx.invoke(f, site, *args, **kwargs)
+        except UNAVAILABLE_ERRORS as exc:
+            raise click.ClickException(f"database unavailable: {exc}") from None
+
+    wrapper.__name__ = f.__name__
+    wrapper.__doc__ = f.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+def build_cli(plugins: PluginManager) -> click.Group:
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option(
+        "--config",
+        "config",
+        envvar="AUTOPROV_CONFIG",
+        type=click.Path(dir_okay=False),
+        help="Configuration file (default: $AUTOPROV_CONFIG, else /etc/autoprov/autoprov.toml if present).",
+    )
+    @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+    @click.version_option(package_name="autoprov")
+    @click.pass_context
+    def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
+        """Zero-touch provisioning for Polycom phones, and AGI scripts for Asterisk."""
+        level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        ctx.obj = LazySite(config, plugins)
+
+    plugins.hook.autoprov_register_commands(cli=cli)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> Any:
+    plugins = build_plugin_manager()
+    return build_cli(plugins).main(args=argv, prog_name="autoprov")

@@ -1,0 +1,183 @@
+"""Configuration: one TOML file plus environment overrides.
+
+The file is ``--config PATH``, else ``$AUTOPROV_CONFIG``, else ``/etc/autoprov/autoprov.toml`` if it exists;
+with none, the embedded defaults below apply (a SQLite database and firmware under ``./var``).
+Environment overrides: ``AUTOPROV_DATABASE_URL``, ``AUTOPROV_PUBLIC_URL``, ``AUTOPROV_FIRMWARE_ROOT``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_CONFIG_PATH = Path("/etc/autoprov/autoprov.toml")
+
+
+class ConfigError(ValueError):
+    """The configuration file or an override is invalid; the message names the setting."""
+
+
+@dataclass
+class DatabaseSettings:
+    url: str = "sqlite:///var/autoprov.db"
+
+
+@dataclass
+class HttpSettings:
+    # The base URL phones use to reach this server (what DHCP option 66/160 carries).
+    public_url: str = "http://127.0.0.1:8080"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 2
+    threads: int = 8
+    # Seconds a phone is told to wait when the database is down.
+    retry_after: int = 30
+
+
+@dataclass
+class SipSettings:
+    # The default SIP server for extensions that do not name their own.
+    server: str = "127.0.0.1"
+    port: int = 5060
+    transport: str = "UDPOnly"
+    expires: int = 3600
+
+
+@dataclass
+class TimeSettings:
+    sntp_server: str = "pool.ntp.org"
+    # An IANA zone name; phones get its standard GMT offset and daylight-saving rules.
+    time_zone: str = "UTC"
+
+
+@dataclass
+class PollingSettings:
+    enabled: bool = True
+    mode: str = "abs"  # abs: daily at `time`; rel: every `period` seconds; random: between time and time_random_end
+    period: int = 86400
+    time: str = "03:00"
+    time_random_end: str = "04:00"
+
+
+@dataclass
+class FirmwareSettings:
+    # One directory per model below this root (``<root>/polycom_ip330/sip.ld``), unless a model says otherwise.
+    root: str = "var/firmware"
+
+
+@dataclass
+class AgiSettings:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    # Seconds one FastAGI session may last before it is ended (a call around ``EXEC Dial`` lasts long).
+    session_timeout: float = 4 * 3600
+    # Seconds a database query from a call script may take before the call goes on with a default.
+    database_timeout: float = 2.0
+
+
+@dataclass
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    sip: SipSettings = field(default_factory=SipSettings)
+    time: TimeSettings = field(default_factory=TimeSettings)
+    polling: PollingSettings = field(default_factory=PollingSettings)
+    firmware: FirmwareSettings = field(default_factory=FirmwareSettings)
+    agi: AgiSettings = field(default_factory=AgiSettings)
+    # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
+    site_params: dict[str, str] = field(default_factory=dict)
+    # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.
+    plugins: dict[str, Any] = field(default_factory=dict)
+    source: str = "embedded defaults"
+
+    @property
+    def public_url(self) -> str:
+        return self.http.public_url.rstrip("/")
+
+
+ENV_OVERRIDES = {
+    "AUTOPROV_DATABASE_URL": ("database", "url"),
+    "AUTOPROV_PUBLIC_URL": ("http", "public_url"),
+    "AUTOPROV_FIRMWARE_ROOT": ("firmware", "root"),
+}
+
+_PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
+    known = {f.name: f for f in fields(obj)}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{where}{key}: unknown setting")
+        current = getattr(obj, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key}: expected a table")
+            _fill(current, value, f"{where}{key}.")
+        elif isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key}: expected a table")
+            setattr(obj, key, dict(value))
+        else:
+            # bool is an int subclass: check it first so `port = true` is refused.
+            expected = type(current)
+            ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value, ok = float(value), True
+            if not ok:
+                raise ConfigError(f"{where}{key}: expected {expected.__name__}, got {value!r}")
+            setattr(obj, key, value)
+
+
+def validate(s: Settings) -> None:
+    url = urlsplit(s.http.public_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"http.public_url: must be an http:// or https:// URL, got {s.http.public_url!r}")
+    if s.polling.mode not in ("abs", "rel", "random"):
+        raise ConfigError("polling.mode: must be abs, rel or random")
+    for key in ("time", "time_random_end"):
+        if not _HHMM.match(getattr(s.polling, key)):
+            raise ConfigError(f"polling.{key}: must be HH:MM")
+    if s.sip.transport not in ("UDPOnly", "TCPOnly", "TLS", "DNSnaptr"):
+        raise ConfigError("sip.transport: must be UDPOnly, TCPOnly, TLS or DNSnaptr")
+    from autoprov.timezones import polycom_time_settings  # validates the zone name
+
+    try:
+        polycom_time_settings(s.time.time_zone)
+    except ValueError as exc:
+        raise ConfigError(f"time.time_zone: {exc}") from None
+    for key, value in s.site_params.items():
+        if not _PARAM_NAME.match(key):
+            raise ConfigError(f"site_params: {key!r} is not a phone parameter name")
+        if not isinstance(value, (str, int, float, bool)):
+            raise ConfigError(f"site_params.{key}: must be a string or number")
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the configuration file (see module docstring for where) and apply environment overrides."""
+    env = os.environ if environ is None else environ
+    settings = Settings()
+    chosen = path or env.get("AUTOPROV_CONFIG")
+    if chosen is None and DEFAULT_CONFIG_PATH.exists():
+        chosen = DEFAULT_CONFIG_PATH
+    if chosen is not None:
+        try:
+            with open(chosen, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {chosen} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{chosen}: {exc}") from None
+        _fill(settings, data, "")
+        settings.source = str(chosen)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            setattr(getattr(settings, section), key, env[var])
+    validate(settings)
+    return settings

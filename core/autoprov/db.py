@@ -1,0 +1,70 @@
+"""The database: one peewee proxy, opened from a URL (``sqlite:///path``, ``postgresql://...``).
+
+Every table subclasses :class:`BaseModel`, so plugins' tables live in the same database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import peewee
+from playhouse.db_url import connect as connect_url
+
+database = peewee.DatabaseProxy()
+
+# What "the database is down" looks like to peewee, whichever backend: answered with 503.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (peewee.OperationalError, peewee.InterfaceError)
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",  # readers never wait for the one writer
+    "foreign_keys": 1,
+    "busy_timeout": 5000,  # milliseconds a writer waits for the lock instead of failing
+    "synchronous": "normal",  # safe with WAL, much faster commits
+}
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+def open_database(url: str) -> peewee.Database:
+    """Build the database for ``url`` (not yet connected) and bind the proxy to it."""
+    if url.startswith("sqlite:"):
+        db = connect_url(url, pragmas=SQLITE_PRAGMAS)
+    else:
+        db = connect_url(url, autoconnect=True)
+    database.initialize(db)
+    return db
+
+
+@contextmanager
+def connection() -> Iterator[peewee.Database]:
+    """Connect for the duration of one request or command, reusing an open connection."""
+    db = database.obj
+    opened = db.connect(reuse_if_open=True)
+    try:
+        yield db
+    finally:
+        if opened and not db.is_closed():
+            db.close()
+
+
+def sqlite_path(db: peewee.Database) -> Path | None:
+    """The file of a SQLite database (None for other backends and ``:memory:``)."""
+    if isinstance(db, peewee.SqliteDatabase) and db.database not in ("", ":memory:"):
+        return Path(db.database)
+    return None
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,50 @@
+"""Hook specifications: what a plugin (a device model, a call script, a core module) may provide.
+
+Core modules are registered exactly like third-party plugins (see ``plugins.DEFAULT_PLUGINS``), so the
+built-ins are the reference for every hook here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from autoprov.devices import DeviceModel
+    from autoprov.schema import Migration
+    from autoprov.web import Route
+
+hookspec = pluggy.HookspecMarker("autoprov")
+
+
+@hookspec
+def autoprov_device_models() -> list[DeviceModel]:
+    """The device models this plugin provides (each owns its templates, firmware and line count)."""
+
+
+@hookspec(firstresult=True)
+def autoprov_identify_user_agent(user_agent: str) -> str | None:
+    """Name of the model that sent this HTTP User-Agent, or None; the first plugin that answers owns it."""
+
+
+@hookspec
+def autoprov_migrations() -> list[Migration]:
+    """Versioned schema migrations of the tables this plugin owns (run by ``autoprov init``)."""
+
+
+@hookspec
+def autoprov_routes() -> list[Route]:
+    """HTTP routes this plugin serves (Werkzeug rules with their handlers)."""
+
+
+@hookspec
+def autoprov_register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``autoprov`` command line."""
+
+
+@hookspec
+def autoprov_agi_scripts() -> dict[str, Any]:
+    """AGI scripts by name, as reached by ``agi://host/<name>`` or ``autoprov agi run <name>``."""

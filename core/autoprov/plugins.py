@@ -1,0 +1,76 @@
+"""The plugin manager: core modules, then every distribution registered in the ``autoprov`` entry-point group.
+
+Entry points are loaded one at a time, so one broken plugin is reported (log and ``autoprov models``)
+and skipped instead of taking the whole server down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from autoprov import hookspecs
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "autoprov"
+
+# Core modules implement hooks like any plugin; add a module here to plug it in.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "autoprov.provisioning.tables",
+    "autoprov.provisioning.routes",
+    "autoprov.provisioning.cli",
+)
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """A plugin that could not be loaded, and why."""
+
+    name: str
+    value: str
+    error: str
+
+
+class PluginManager(pluggy.PluginManager):
+    def __init__(self) -> None:
+        super().__init__("autoprov")
+        self.add_hookspecs(hookspecs)
+        self.broken: list[BrokenPlugin] = []
+
+    def load_defaults(self) -> None:
+        for name in DEFAULT_PLUGINS:
+            if self.get_plugin(name) is None:
+                self.register(importlib.import_module(name), name=name)
+
+    def load_entry_points(self) -> None:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if self.get_plugin(ep.name) is not None or self.is_blocked(ep.name):
+                continue
+            try:
+                self.register_checked(ep.load(), ep.name)
+            except Exception as exc:  # a third party's bug must not stop the server
+                log.error("plugin %s (%s) failed to load: %s", ep.name, ep.value, exc, exc_info=True)
+                self.broken.append(BrokenPlugin(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
+
+    def register_checked(self, plugin: Any, name: str) -> None:
+        """Register a plugin, refusing one that implements a hook no spec names (a misspelling)."""
+        self.register(plugin, name=name)
+        unknown = [h.name for h in self.get_hookcallers(plugin) or () if h.spec is None]
+        if unknown:
+            self.unregister(plugin, name=name)
+            raise pluggy.PluginValidationError(plugin, f"unknown hook(s): {', '.join(sorted(unknown))}")
+
+
+def build_plugin_manager(load_entry_points: bool = True) -> PluginManager:
+    """The plugin manager with the core modules and (by default) every installed plugin."""
+    pm = PluginManager()
+    pm.load_defaults()
+    if load_entry_points:
+        pm.load_entry_points()
+    return pm

@@ -1,0 +1,150 @@
+"""Changing extensions and phones, with the checks every front end shares (command line, CSV import, admin UI).
+
+Every refusal is an :class:`AdminError` whose message is one line a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import peewee
+
+from autoprov.mac import InvalidMac, normalize_mac
+from autoprov.provisioning.tables import Extension, Phone, PhoneLine
+from autoprov.site import Site
+from autoprov.timezones import is_valid_zone
+
+# SIP user part characters Asterisk endpoints use in practice; no spaces, quotes or '@'.
+_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,79}$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})$|^\[[0-9A-Fa-f:.]+\]$")
+
+
+class AdminError(ValueError):
+    pass
+
+
+@dataclass
+class ExtensionData:
+    user_id: str
+    secret: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    mailbox: str = ""
+    server: str | None = None
+    port: int | None = None
+    in_directory: bool = True
+
+    def validate(self) -> None:
+        if not _USER_ID.match(self.user_id):
+            raise AdminError(f"extension {self.user_id!r}: use letters, digits and _.+- only")
+        if self.secret is not None and (not self.secret or any(c in self.secret for c in "\r\n\x00")):
+            raise AdminError(f"extension {self.user_id}: the secret must be non-empty and on one line")
+        if self.server and not _HOST.match(self.server):
+            raise AdminError(f"extension {self.user_id}: {self.server!r} is not a host name or address")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise AdminError(f"extension {self.user_id}: port {self.port} is out of range")
+        for label, value in (("first name", self.first_name), ("last name", self.last_name)):
+            if len(value) > 100:
+                raise AdminError(f"extension {self.user_id}: {label} is longer than 100 characters")
+        if self.mailbox and not _USER_ID.match(self.mailbox.split("@")[0]):
+            raise AdminError(f"extension {self.user_id}: mailbox {self.mailbox!r} is not valid")
+
+
+def new_secret() -> str:
+    """A SIP password for people who did not choose one: 128 bits, URL- and config-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def add_extension(data: ExtensionData) -> Extension:
+    data.validate()
+    if Extension.get_or_none(Extension.user_id == data.user_id) is not None:
+        raise AdminError(f"extension {data.user_id} already exists")
+    return Extension.create(
+        user_id=data.user_id,
+        secret=data.secret or new_secret(),
+        first_name=data.first_name,
+        last_name=data.last_name,
+        mailbox=data.mailbox,
+        server=data.server or None,
+        port=data.port,
+        in_directory=data.in_directory,
+    )
+
+
+def remove_extension(user_id: str) -> None:
+    ext = Extension.get_or_none(Extension.user_id == user_id)
+    if ext is None:
+        raise AdminError(f"no extension {user_id}")
+    macs = [line.phone.mac for line in PhoneLine.select(PhoneLine, Phone).join(Phone).where(PhoneLine.extension == ext)]
+    if macs:
+        raise AdminError(f"extension {user_id} is on phone(s) {', '.join(sorted(macs))}; remove it from them first")
+    ext.delete_instance()
+
+
+def parse_mac(value: str) -> str:
+    try:
+        return normalize_mac(value)
+    except InvalidMac as exc:
+        raise AdminError(str(exc)) from None
+
+
+def check_model(site: Site, model: str, line_count: int) -> None:
+    if model not in site.models:
+        installed = ", ".join(site.models) or "none"
+        raise AdminError(f"unknown model {model!r} (installed: {installed})")
+    limit = site.models[model].line_count
+    if line_count > limit:
+        raise AdminError(f"{model} has {limit} line(s); {line_count} given")
+
+
+def check_time_zone(time_zone: str | None) -> None:
+    if time_zone and not is_valid_zone(time_zone):
+        raise AdminError(f"unknown time zone {time_zone!r} (use an IANA name such as Europe/London)")
+
+
+def add_phone(
+    site: Site,
+    mac: str,
+    model: str,
+    lines: Iterable[str],
+    time_zone: str | None = None,
+    notes: str = "",
+) -> Phone:
+    """Add a phone with its lines in order (line 1 first); all or nothing."""
+    mac = parse_mac(mac)
+    user_ids = list(lines)
+    check_model(site, model, len(user_ids))
+    check_time_zone(time_zone)
+    if Phone.get_or_none(Phone.mac == mac) is not None:
+        raise AdminError(f"phone {mac} already exists")
+    found = {e.user_id: e for e in Extension.select().where(Extension.user_id.in_(user_ids))} if user_ids else {}
+    missing = [u for u in user_ids if u not in found]
+    if missing:
+        raise AdminError(f"unknown extension(s): {', '.join(missing)}")
+    try:
+        with site.db.atomic():
+            phone = Phone.create(mac=mac, model=model, time_zone=time_zone or None, notes=notes)
+            for position, user_id in enumerate(user_ids, start=1):
+                PhoneLine.create(phone=phone, position=position, extension=found[user_id])
+    except peewee.IntegrityError as exc:  # a concurrent add of the same MAC
+        raise AdminError(f"phone {mac} could not be added: {exc}") from None
+    return phone
+
+
+def remove_phone(mac: str) -> None:
+    phone = Phone.get_or_none(Phone.mac == parse_mac(mac))
+    if phone is None:
+        raise AdminError(f"no phone {parse_mac(mac)}")
+    with Phone._meta.database.atomic():
+        PhoneLine.delete().where(PhoneLine.phone == phone).execute()
+        phone.delete_instance()
+
+
+def get_phone(mac: str) -> Phone:
+    phone = Phone.get_or_none(Phone.mac == parse_mac(mac))
+    if phone is None:
+        raise AdminError(f"no phone {parse_mac(mac)}")
+    return phone

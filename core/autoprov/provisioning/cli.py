@@ -1,0 +1,250 @@
+"""Core commands: init, serve, models, extension, phone, render, import, sightings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from autoprov import hookimpl
+from autoprov.cli import LazySite, pass_site
+from autoprov.db import redact_url, sqlite_path
+from autoprov.mac import format_mac
+from autoprov.provisioning import admin
+from autoprov.provisioning.admin import AdminError, ExtensionData
+from autoprov.provisioning.phones import phone_view
+from autoprov.provisioning.tables import Extension, Phone, PhoneLine, Sighting
+from autoprov.site import Site
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create or upgrade the database schema (safe to rerun)."""
+    site = ctx.find_object(LazySite).get()
+    path = sqlite_path(site.db)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    for model in site.models.values():
+        model.firmware_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        applied = site.init_database()
+    except Exception as exc:
+        raise click.ClickException(f"{redact_url(site.settings.database.url)}: {exc}") from None
+    for m in applied:
+        click.echo(f"applied {m.component} {m.version}: {m.description}")
+    click.echo(f"database {redact_url(site.settings.database.url)} is up to date")
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default: [http] host).")
+@click.option("--port", type=int, help="Port (default: [http] port).")
+@click.option("--workers", type=int, help="Worker processes (default: [http] workers).")
+@click.option("--dev", is_flag=True, help="Werkzeug's single-process development server with reloader.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, dev: bool) -> None:
+    """Serve phones over HTTP (gunicorn with several workers; --dev for Werkzeug's server)."""
+    from autoprov.server import run
+
+    site = ctx.find_object(LazySite).get()
+    http = site.settings.http
+    run(site, host or http.host, port or http.port, workers or http.workers, dev=dev)
+
+
+@click.command()
+@pass_site
+def models(site: Site) -> None:
+    """Installed model plugins: User-Agent tokens, lines, firmware directory and files present."""
+    for model in site.models.values():
+        click.echo(f"{model.name}: {model.label} ({model.vendor})")
+        click.echo(f"  user-agent tokens: {', '.join(model.user_agent_tokens)}")
+        click.echo(f"  lines: {model.line_count}")
+        click.echo(f"  firmware: {model.firmware_dir}")
+        for name in model.firmware_files:
+            state = "present" if (model.firmware_dir / name).is_file() else "missing"
+            click.echo(f"    {name}: {state}")
+    for broken in site.plugins.broken:
+        click.echo(f"BROKEN {broken.name} ({broken.value}): {broken.error}")
+    if not site.models:
+        click.echo("no device models installed (pip install autoprov-polycom-ip330, ...)")
+
+
+@click.group()
+def extension() -> None:
+    """SIP accounts (extensions)."""
+
+
+@extension.command("add")
+@click.argument("user_id")
+@click.option("--secret", help="SIP password (default: a random one, printed once).")
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+@click.option("--mailbox", default="", help="Voicemail box to subscribe to (message-waiting light).")
+@click.option("--server", help="SIP server host (default: [sip] server).")
+@click.option("--port", type=int, help="SIP server port (default: [sip] port).")
+@click.option("--directory/--no-directory", default=True, help="List in the company directory.")
+@pass_site
+def extension_add(site: Site, user_id: str, secret: str | None, first_name: str, last_name: str, mailbox: str,
+                  server: str | None, port: int | None, directory: bool) -> None:
+    """Add an extension."""
+    data = ExtensionData(user_id, secret, first_name, last_name, mailbox, server, port, directory)
+    try:
+        ext = admin.add_extension(data)
+    except AdminError as exc:
+        raise _fail(exc) from None
+    click.echo(f"added extension {ext.user_id}")
+    if secret is None:
+        click.echo(f"secret: {ext.secret}")
+
+
+@extension.command("list")
+@pass_site
+def extension_list(site: Site) -> None:
+    """List extensions (secrets are not shown)."""
+    for ext in Extension.select().order_by(Extension.user_id):
+        server = f"{ext.server}:{ext.port or ''}".rstrip(":") if ext.server else "(site default)"
+        listed = "" if ext.in_directory else "  [not in directory]"
+        click.echo(f"{ext.user_id}\t{ext.display_name}\t{server}{listed}")
+
+
+@extension.command("remove")
+@click.argument("user_id")
+@pass_site
+def extension_remove(site: Site, user_id: str) -> None:
+    """Remove an extension that is on no phone."""
+    try:
+        admin.remove_extension(user_id)
+    except AdminError as exc:
+        raise _fail(exc) from None
+    click.echo(f"removed extension {user_id}")
+
+
+@click.group()
+def phone() -> None:
+    """Phones and their lines."""
+
+
+@phone.command("add")
+@click.argument("mac")
+@click.option("--model", required=True, help="Model name, as `autoprov models` lists it.")
+@click.option("--line", "lines", multiple=True, help="Extension for the next line (repeat, line 1 first).")
+@click.option("--time-zone", help="IANA zone overriding the site's for this phone.")
+@click.option("--notes", default="")
+@pass_site
+def phone_add(site: Site, mac: str, model: str, lines: tuple[str, ...], time_zone: str | None, notes: str) -> None:
+    """Add a phone: autoprov phone add 0004f2aabbcc --model polycom_ip330 --line 1001 --line 1002"""
+    try:
+        p = admin.add_phone(site, mac, model, lines, time_zone, notes)
+    except AdminError as exc:
+        raise _fail(exc) from None
+    click.echo(f"added phone {p.mac} ({p.model}) with {len(lines)} line(s)")
+
+
+@phone.command("list")
+@pass_site
+def phone_list(site: Site) -> None:
+    """List phones with their lines."""
+    lines: dict[int, list[str]] = {}
+    for row in PhoneLine.select(PhoneLine, Extension).join(Extension).order_by(PhoneLine.position):
+        lines.setdefault(row.phone_id, []).append(row.extension.user_id)
+    problems = {s.mac for s in Sighting.select(Sighting.mac).where(Sighting.problem != "")}
+    for p in Phone.select().order_by(Phone.mac):
+        flag = "  [problem: see phone show]" if p.mac in problems else ""
+        click.echo(f"{p.mac}\t{p.model}\t{','.join(lines.get(p.id, [])) or '-'}{flag}")
+
+
+@phone.command("show")
+@click.argument("mac")
+@pass_site
+def phone_show(site: Site, mac: str) -> None:
+    """A phone's lines, settings and what the server saw of it."""
+    try:
+        p = admin.get_phone(mac)
+    except AdminError as exc:
+        raise _fail(exc) from None
+    click.echo(f"phone {p.mac} ({format_mac(p.mac)})")
+    click.echo(f"model: {p.model}{'' if p.model in site.models else ' (NOT INSTALLED)'}")
+    click.echo(f"time zone: {p.time_zone or site.settings.time.time_zone + ' (site)'}")
+    if p.notes:
+        click.echo(f"notes: {p.notes}")
+    for line in phone_view(p, site.settings).lines:
+        click.echo(f"line {line.index}: {line.user_id} {line.display_name!r} via {line.server}:{line.port}")
+    for s in Sighting.select().where(Sighting.mac == p.mac).order_by(Sighting.last_seen.desc()):
+        click.echo(f"seen {s.last_seen:%Y-%m-%d %H:%M:%S} from {s.ip} ({s.count}x): {s.user_agent}")
+        if s.problem:
+            click.echo(f"  PROBLEM: {s.problem}")
+
+
+@phone.command("remove")
+@click.argument("mac")
+@pass_site
+def phone_remove(site: Site, mac: str) -> None:
+    """Remove a phone (its extensions stay)."""
+    try:
+        admin.remove_phone(mac)
+    except AdminError as exc:
+        raise _fail(exc) from None
+    click.echo(f"removed phone {admin.parse_mac(mac)}")
+
+
+@click.command()
+@click.argument("mac")
+@click.option("--file", "which", type=click.Choice(["phone", "master", "site", "initial"]), default="phone")
+@pass_site
+def render(site: Site, mac: str, which: str) -> None:
+    """Print a phone's config as the phone would get it (includes its SIP passwords)."""
+    try:
+        p = admin.get_phone(mac)
+    except AdminError as exc:
+        raise _fail(exc) from None
+    model = site.models.get(p.model)
+    if model is None:
+        raise click.ClickException(f"phone {p.mac} is a {p.model}, which is not installed")
+    body = {
+        "phone": lambda: model.render_phone_config(phone_view(p, site.settings)),
+        "master": model.render_master_config,
+        "site": model.render_site_config,
+        "initial": model.render_initial_config,
+    }[which]()
+    click.echo(body.decode("utf-8"), nl=False)
+
+
+@click.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_site
+def import_csv(site: Site, csv_file: Path) -> None:
+    """Add extensions and phones from a CSV file, all or nothing (columns: see README)."""
+    from autoprov.provisioning.csv_import import ImportFailed, import_file
+
+    try:
+        result = import_file(site, csv_file)
+    except ImportFailed as exc:
+        for error in exc.errors:
+            click.echo(error, err=True)
+        raise click.ClickException(f"{len(exc.errors)} error(s); nothing was imported") from None
+    click.echo(f"imported {result.extensions} extension(s), {result.phones} phone(s), {result.lines} line(s)")
+
+
+@click.command()
+@click.option("--unknown", is_flag=True, help="Only MACs that are not in the database.")
+@click.option("--limit", default=50, show_default=True)
+@pass_site
+def sightings(site: Site, unknown: bool, limit: int) -> None:
+    """Phones the server has seen, newest first (new phones arriving show up here)."""
+    query = Sighting.select().order_by(Sighting.last_seen.desc()).limit(limit)
+    if unknown:
+        query = query.where(Sighting.mac.not_in(Phone.select(Phone.mac)))
+    for s in query:
+        problem = f"  PROBLEM: {s.problem}" if s.problem else ""
+        click.echo(f"{s.last_seen:%Y-%m-%d %H:%M:%S}\t{s.mac or '-'}\t{s.ip}\t{s.model or '?'}\t"
+                   f"{s.firmware or '?'}\t{s.user_agent}{problem}")
+
+
+@hookimpl
+def autoprov_register_commands(cli: click.Group) -> None:
+    for command in (init, serve, models, extension, phone, render, import_csv, sightings):
+        cli.add_command(command)

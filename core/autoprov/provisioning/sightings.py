@@ -1,0 +1,54 @@
+"""Recording every phone the server sees, known or not, so an admin can watch a new phone arrive."""
+
+from __future__ import annotations
+
+import logging
+
+from werkzeug.wrappers import Request
+
+from autoprov.db import UNAVAILABLE_ERRORS
+from autoprov.provisioning.tables import Sighting, utcnow
+from autoprov.site import Site
+
+log = logging.getLogger(__name__)
+
+USER_AGENT_LIMIT = 255
+
+
+def record_sighting(
+    site: Site,
+    request: Request,
+    mac: str = "",
+    problem: str | None = None,
+    required: bool = True,
+) -> None:
+    """Upsert the (MAC, User-Agent) row. ``problem`` None leaves the stored one; "" clears it.
+
+    With ``required`` False a database failure is logged rather than raised (the answer does not depend on it).
+    """
+    user_agent = (request.headers.get("User-Agent") or "")[:USER_AGENT_LIMIT]
+    model = site.identify(user_agent)
+    now = utcnow()
+    row = {
+        Sighting.mac: mac,
+        Sighting.user_agent: user_agent,
+        Sighting.model: model.name if model else None,
+        Sighting.firmware: model.firmware_version(user_agent) if model else None,
+        Sighting.ip: request.remote_addr,
+        Sighting.last_path: request.path[:255],
+        Sighting.last_seen: now,
+        Sighting.first_seen: now,
+    }
+    update = {k: v for k, v in row.items() if k not in (Sighting.mac, Sighting.user_agent, Sighting.first_seen)}
+    update[Sighting.count] = Sighting.count + 1
+    if problem is not None:
+        row[Sighting.problem] = problem
+        update[Sighting.problem] = problem
+        if problem:
+            log.warning("phone %s (%s): %s", mac or "?", user_agent, problem)
+    try:
+        Sighting.insert(row).on_conflict(conflict_target=[Sighting.mac, Sighting.user_agent], update=update).execute()
+    except UNAVAILABLE_ERRORS:
+        if required:
+            raise
+        log.exception("could not record a sighting of %s %r", mac or "?", user_agent)

@@ -1,0 +1,76 @@
+"""Core tables: extensions (SIP accounts), phones and their lines, and sightings of every phone seen."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from autoprov import hookimpl
+from autoprov.db import BaseModel
+from autoprov.schema import Migration, create_tables
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Extension(BaseModel):
+    """A SIP account. ``secret`` is the SIP password: it is sent only in that phone's own config."""
+
+    user_id = peewee.CharField(max_length=80, unique=True)  # the extension number / SIP user
+    secret = peewee.CharField(max_length=128)
+    server = peewee.CharField(max_length=255, null=True)  # None: the site's [sip] server
+    port = peewee.IntegerField(null=True)
+    first_name = peewee.CharField(max_length=100, default="")
+    last_name = peewee.CharField(max_length=100, default="")
+    mailbox = peewee.CharField(max_length=80, default="")
+    in_directory = peewee.BooleanField(default=True)
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.user_id
+
+
+class Phone(BaseModel):
+    mac = peewee.CharField(max_length=12, unique=True)  # normalised: 12 lowercase hex digits
+    model = peewee.CharField(max_length=100)
+    time_zone = peewee.CharField(max_length=64, null=True)  # None: the site's time zone
+    notes = peewee.TextField(default="")
+    created = peewee.DateTimeField(default=utcnow)
+
+
+class PhoneLine(BaseModel):
+    phone = peewee.ForeignKeyField(Phone, backref="lines", on_delete="CASCADE")
+    position = peewee.IntegerField()  # 1-based line key
+    extension = peewee.ForeignKeyField(Extension, backref="phone_lines", on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("phone", "position"), True),)
+
+
+class Sighting(BaseModel):
+    """One row per (MAC, User-Agent) the server has seen; MAC is '' when the request did not carry one."""
+
+    mac = peewee.CharField(max_length=12, default="")
+    user_agent = peewee.CharField(max_length=255)
+    model = peewee.CharField(max_length=100, null=True)  # what the User-Agent says, if a plugin knows it
+    firmware = peewee.CharField(max_length=64, null=True)
+    ip = peewee.CharField(max_length=45, null=True)
+    last_path = peewee.CharField(max_length=255, default="")
+    problem = peewee.TextField(default="")  # e.g. a model mismatch, for the admin to see
+    first_seen = peewee.DateTimeField(default=utcnow)
+    last_seen = peewee.DateTimeField(default=utcnow, index=True)
+    count = peewee.IntegerField(default=1)
+
+    class Meta:
+        indexes = ((("mac", "user_agent"), True),)
+
+
+@hookimpl
+def autoprov_migrations() -> list[Migration]:
+    return [
+        Migration(
+            "core", 1, "extensions, phones, lines, sightings", create_tables(Extension, Phone, PhoneLine, Sighting)
+        ),
+    ]

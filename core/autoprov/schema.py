@@ -1,0 +1,63 @@
+"""Versioned schema migrations, per component, so core and plugins each own their tables' history.
+
+Each component (``core``, ``logs``, a plugin's name, ...) has its own version number in ``schema_version``;
+``autoprov init`` applies every migration newer than the recorded one, each in its own transaction, and
+is safe to rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import peewee
+from playhouse.migrate import SchemaMigrator
+
+from autoprov.db import BaseModel
+
+
+@dataclass(frozen=True)
+class Migration:
+    component: str
+    version: int
+    description: str
+    apply: Callable[[peewee.Database, SchemaMigrator], None]
+
+
+def create_tables(*tables: type[peewee.Model]) -> Callable[[peewee.Database, SchemaMigrator], None]:
+    """A migration step that creates the given tables (with their indexes) as they are defined now."""
+
+    def apply(db: peewee.Database, migrator: SchemaMigrator) -> None:
+        db.create_tables(tables, safe=True)
+
+    return apply
+
+
+class SchemaVersion(BaseModel):
+    component = peewee.CharField(primary_key=True, max_length=100)
+    version = peewee.IntegerField()
+
+
+def current_versions(db: peewee.Database) -> dict[str, int]:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return {}
+    return {row.component: row.version for row in SchemaVersion.select()}
+
+
+def migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migration]:
+    """Apply the pending migrations in (component, version) order; return those applied."""
+    db.create_tables([SchemaVersion], safe=True)
+    done = current_versions(db)
+    migrator = SchemaMigrator.from_database(db)
+    applied = []
+    for m in sorted(migrations, key=lambda m: (m.component != "core", m.component, m.version)):
+        if m.version <= done.get(m.component, 0):
+            continue
+        with db.atomic():
+            m.apply(db, migrator)
+            SchemaVersion.insert(component=m.component, version=m.version).on_conflict(
+                conflict_target=[SchemaVersion.component], update={SchemaVersion.version: m.version}
+            ).execute()
+        done[m.component] = m.version
+        applied.append(m)
+    return applied

@@ -1,0 +1,36 @@
+"""``autoprov serve``: gunicorn with several worker processes, or Werkzeug's development server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoprov.site import Site
+from autoprov.web import create_app
+
+
+def run(site: Site, host: str, port: int, workers: int, dev: bool = False) -> None:
+    if dev:
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, create_app(site), use_reloader=True, threaded=True)
+        return
+
+    from gunicorn.app.base import BaseApplication
+
+    threads = site.settings.http.threads
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            # Threads: a phone fetching a firmware image must not hold a whole worker.
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("graceful_timeout", 30)
+
+        def load(self) -> Any:
+            # Built in each worker after the fork, so no database connection crosses processes.
+            return create_app(Site(site.settings, site.plugins))
+
+    Server().run()

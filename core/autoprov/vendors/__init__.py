@@ -1,0 +1,1 @@
+"""Implementations shared by all models of one vendor; model plugins build on these."""

@@ -1,0 +1,138 @@
+"""Everything Polycom SoundPoint/SoundStation models share: User-Agent grammar, templates, file layout.
+
+A model package is one instance (or a small subclass) of :class:`PolycomModel`; its own ``templates/``
+directory, if it has one, is searched before the shared templates, and a template there can extend the
+shared one with ``<%inherit file="/templates/NAME.mako"/>``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from importlib.resources import files
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mako.lookup import TemplateLookup
+
+from autoprov.devices import DeviceModel, PhoneView
+from autoprov.timezones import polycom_time_settings
+
+BASE_TEMPLATES = Path(__file__).parent / "templates"
+
+_VERSION = re.compile(r"-UA/([0-9][0-9A-Za-z.]*)")
+_SERIAL = re.compile(r"\(SN:([0-9A-Fa-f]{12})\)")
+
+# Polycom's numbering of device.prov.serverType, which SIP 3.x menus also use.
+SERVER_TYPES = {"http": "2", "https": "3"}
+
+MASTER = "000000000000.cfg"
+SITE = "site.cfg"
+DEVICE = "device.cfg"
+
+
+class PolycomModel(DeviceModel):
+    vendor = "Polycom"
+
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        user_agent_tokens: tuple[str, ...],
+        line_count: int,
+        part_number: str,
+        package: str | None = None,
+    ) -> None:
+        self.name = name
+        self.label = label
+        self.user_agent_tokens = user_agent_tokens
+        self.line_count = line_count
+        self.part_number = part_number
+        self.package = package
+        super().__init__()
+
+    # --- User-Agent -------------------------------------------------------------------------
+    def firmware_version(self, user_agent: str) -> str | None:
+        m = _VERSION.search(user_agent)
+        return m.group(1) if m else None
+
+    @staticmethod
+    def serial_mac(user_agent: str) -> str | None:
+        """The MAC in ``(SN:...)``, which UC Software adds when device.prov.tagSerialNo is set."""
+        m = _SERIAL.search(user_agent)
+        return m.group(1).lower() if m else None
+
+    # --- Files ------------------------------------------------------------------------------
+    @property
+    def app_image(self) -> str:
+        """The SIP application image: the part-numbered one if the admin installed it, else ``sip.ld``."""
+        numbered = f"{self.part_number}.sip.ld"
+        if self.settings is not None and (self.firmware_dir / numbered).is_file():
+            return numbered
+        return "sip.ld"
+
+    @property
+    def firmware_files(self) -> tuple[str, ...]:
+        return ("bootrom.ld", f"{self.part_number}.bootrom.ld", "sip.ld", f"{self.part_number}.sip.ld")
+
+    def generated_files(self) -> dict[str, str]:
+        return {MASTER: "master", SITE: "site", DEVICE: "device"}
+
+    def config_files(self) -> list[str]:
+        """CONFIG_FILES of the master config; the phone reads them in order and the first setting wins."""
+        return ["[PHONE_MAC_ADDRESS]-phone.cfg", SITE]
+
+    def initial_config_files(self) -> list[str]:
+        """CONFIG_FILES of the initial config a factory-fresh phone gets, relative to the server root."""
+        return [self.base_path.lstrip("/") + DEVICE]
+
+    # --- Rendering --------------------------------------------------------------------------
+    @cached_property
+    def templates(self) -> TemplateLookup:
+        dirs = []
+        if self.package:
+            own = Path(str(files(self.package))) / "templates"
+            if own.is_dir():
+                dirs.append(str(own))
+        # The base directory twice: by plain name, and as /templates/NAME for models that extend it.
+        dirs += [str(BASE_TEMPLATES), str(BASE_TEMPLATES.parent)]
+        return TemplateLookup(
+            directories=dirs,
+            default_filters=["xml_attr"],
+            imports=["from autoprov.xmlsafe import xml_attr"],
+            input_encoding="utf-8",
+            strict_undefined=True,
+        )
+
+    def _render(self, template: str, **context: object) -> bytes:
+        text = self.templates.get_template(template).render_unicode(model=self, settings=self.settings, **context)
+        return text.encode("utf-8")
+
+    def render_initial_config(self) -> bytes:
+        return self._render("initial.cfg.mako", config_files=self.initial_config_files())
+
+    def render_device_config(self) -> bytes:
+        """Device settings that move a phone to this model's path (read once, then the phone reboots)."""
+        assert self.settings is not None
+        url = urlsplit(self.settings.public_url)
+        server_name = (url.netloc.rpartition("@")[2] + self.base_path).rstrip("/")
+        return self._render("device.cfg.mako", server_type=SERVER_TYPES[url.scheme], server_name=server_name)
+
+    def render_master_config(self) -> bytes:
+        return self._render("master.cfg.mako", config_files=self.config_files())
+
+    def render_site_config(self) -> bytes:
+        assert self.settings is not None
+        return self._render("site.cfg.mako", time_params=polycom_time_settings(self.settings.time.time_zone))
+
+    def render_phone_config(self, phone: PhoneView) -> bytes:
+        # A per-phone zone goes into the phone's own file, which the phone reads before site.cfg.
+        time_params = polycom_time_settings(phone.time_zone) if phone.time_zone else ()
+        return self._render("phone.cfg.mako", phone=phone, time_params=time_params)
+
+    def render_generated(self, role: str) -> bytes:
+        return {
+            "master": self.render_master_config,
+            "site": self.render_site_config,
+            "device": self.render_device_config,
+        }[role]()

@@ -1,0 +1,3 @@
+<%include file="_header.mako"/>\
+<%doc> device.set plus each device.X.set make the phone store the value; then it reboots onto the new path. </%doc>\
+<device device.set="1" device.prov.serverType.set="1" device.prov.serverType="${server_type}" device.prov.serverName.set="1" device.prov.serverName="${server_name}" device.dhcp.bootSrvUseOpt.set="1" device.dhcp.bootSrvUseOpt="Static"/>

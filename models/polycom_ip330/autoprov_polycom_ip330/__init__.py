@@ -1,0 +1,12 @@
+"""autoprov plugin for the Polycom SoundPoint IP 330 (two lines)."""
+
+from autoprov.vendors.polycom import PolycomModel
+
+plugin = PolycomModel(
+    name="polycom_ip330",
+    label="Polycom SoundPoint IP 330",
+    user_agent_tokens=("SPIP_330",),
+    line_count=2,
+    part_number="2345-12200-001",
+    package=__name__,
+)

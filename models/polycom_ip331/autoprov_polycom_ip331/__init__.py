@@ -1,0 +1,12 @@
+"""autoprov plugin for the Polycom SoundPoint IP 331 (two lines)."""
+
+from autoprov.vendors.polycom import PolycomModel
+
+plugin = PolycomModel(
+    name="polycom_ip331",
+    label="Polycom SoundPoint IP 331",
+    user_agent_tokens=("SPIP_331",),
+    line_count=2,
+    part_number="2345-12365-001",
+    package=__name__,
+)

@@ -1,0 +1,170 @@
+"""Shared fixtures: a Site on a fresh database (SQLite, and PostgreSQL when one is configured), the WSGI
+app as a phone reaches it, and a real ``autoprov serve`` process.
+
+PostgreSQL: set AUTOPROV_TEST_POSTGRESQL_URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres), as
+.ci/run does; every database test then also runs against a database of its own there. In CI, a missing
+PostgreSQL is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.test import Client
+
+from autoprov.config import Settings
+from autoprov.plugins import build_plugin_manager
+from autoprov.site import Site
+from autoprov.web import create_app
+
+PG_URL = os.environ.get("AUTOPROV_TEST_POSTGRESQL_URL")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _pg_database(name: str, create: bool) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(PG_URL)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        if create:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        else:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/autoprov.db"
+        return
+    if not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("AUTOPROV_TEST_POSTGRESQL_URL is not set in CI")
+        pytest.skip("AUTOPROV_TEST_POSTGRESQL_URL not set")
+    name = f"autoprov_test_{uuid.uuid4().hex[:12]}"
+    _pg_database(name, create=True)
+    base = PG_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _pg_database(name, create=False)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    s = Settings()
+    s.database.url = database_url
+    s.firmware.root = str(tmp_path / "firmware")
+    s.http.public_url = "http://prov.example.test:8080"
+    s.sip.server = "pbx.example.test"
+    return s
+
+
+@pytest.fixture
+def site(settings: Settings) -> Iterator[Site]:
+    site = Site(settings, build_plugin_manager())
+    site.init_database()
+    for model in site.models.values():
+        model.firmware_dir.mkdir(parents=True, exist_ok=True)
+    yield site
+    site.db.close()
+
+
+@pytest.fixture
+def client(site: Site) -> Client:
+    """The WSGI app, reached in-process as a phone would over HTTP."""
+    return Client(create_app(site))
+
+
+@pytest.fixture
+def db(site: Site) -> Iterator[None]:
+    """A database connection for a test that reads or writes tables directly."""
+    with site.db.connection_context():
+        yield
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path: Path, settings: Settings, port: int) -> Path:
+    """A TOML configuration file for a subprocess, from a Settings object."""
+    path.write_text(
+        f"""
+[database]
+url = "{settings.database.url}"
+[http]
+public_url = "{settings.http.public_url}"
+host = "127.0.0.1"
+port = {port}
+workers = 2
+threads = 4
+retry_after = {settings.http.retry_after}
+[sip]
+server = "{settings.sip.server}"
+[firmware]
+root = "{settings.firmware.root}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def autoprov(*args: str, config: Path | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    """Run the real ``autoprov`` command line."""
+    env = dict(os.environ)
+    if config is not None:
+        env["AUTOPROV_CONFIG"] = str(config)
+    env.pop("AUTOPROV_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "autoprov", *args], capture_output=True, text=True, env=env, timeout=120, **kw
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"autoprov {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def server(tmp_path: Path, site: Site) -> Iterator[str]:
+    """A real ``autoprov serve`` (gunicorn, 2 workers) on a free loopback port; yields its base URL."""
+    port = free_port()
+    config = write_config(tmp_path / "autoprov.toml", site.settings, port)
+    env = dict(os.environ, AUTOPROV_CONFIG=str(config))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoprov", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                output = proc.stdout.read().decode(errors="replace")
+                raise AssertionError(f"autoprov serve exited: {output}") from None
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError("autoprov serve did not start listening")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
