@@ -71,6 +71,15 @@ class FirmwareSettings:
 
 
 @dataclass
+class UploadSettings:
+    """What phones write back: logs, local setting overrides, personal contacts."""
+
+    max_log_bytes: int = 16 * 1024 * 1024  # one log upload; larger gets 413
+    max_config_bytes: int = 1024 * 1024  # one overrides or contacts file
+    log_retention_days: int = 30  # log lines older than this are pruned automatically
+
+
+@dataclass
 class AgiSettings:
     host: str = "127.0.0.1"
     port: int = 4573
@@ -89,6 +98,7 @@ class Settings:
     polling: PollingSettings = field(default_factory=PollingSettings)
     firmware: FirmwareSettings = field(default_factory=FirmwareSettings)
     agi: AgiSettings = field(default_factory=AgiSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
     # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
     site_params: dict[str, str] = field(default_factory=dict)
     # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.
