@@ -1,0 +1,369 @@
+"""A scripted Asterisk, for testing AGI scripts without one (and for the benchmark).
+
+It speaks AGI as a real Asterisk does (see docs/agi.md): the environment block in pieces, a 520 usage
+block in pieces, ``HANGUP`` at a chosen command, 511 for most commands after hangup, and it records every
+command as Asterisk would split it. It also notices a script that sends a second command before reading
+the first reply, or a command in two writes: a real Asterisk stalls on both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Commands Asterisk still runs after hangup (res_agi.c marks them dead-safe); the rest get 511.
+DEAD_OK = {
+    ("DATABASE", "GET"),
+    ("DATABASE", "PUT"),
+    ("DATABASE", "DEL"),
+    ("DATABASE", "DELTREE"),
+    ("EXEC",),
+    ("GET", "VARIABLE"),
+    ("GET", "FULL", "VARIABLE"),
+    ("NOOP",),
+    ("SET", "VARIABLE"),
+    ("VERBOSE",),
+}
+
+USAGE_520 = [
+    "520-Invalid command syntax.  Proper usage follows:",
+    " Usage: SET VARIABLE <variablename> <value>",
+    "        Sets a variable to the given value. Replies look like:",
+    "200 result=1",  # usage text may quote replies: only a line beginning "520 " ends the block
+    "",
+    "520 End of proper usage.",
+]
+USAGE_520_OLD = [
+    "520-Invalid command syntax.  Proper usage follows:",
+    " Usage: SET VARIABLE <variablename> <value>",
+    "        Sets a variable to the given value.520 End of proper usage.",
+]
+USAGE_520_NONE = ["520 Invalid command syntax.  Proper usage not available."]
+NOT_PERMITTED = "511 Command Not Permitted on a dead channel or intercept routine"
+
+# (words, minimum arguments after the words, maximum)
+_ARITY: dict[tuple[str, ...], tuple[int, int]] = {
+    ("ANSWER",): (0, 0),
+    ("HANGUP",): (0, 1),
+    ("VERBOSE",): (1, 2),
+    ("NOOP",): (0, 99),
+    ("CHANNEL", "STATUS"): (0, 1),
+    ("GET", "VARIABLE"): (1, 1),
+    ("GET", "FULL", "VARIABLE"): (1, 2),
+    ("SET", "VARIABLE"): (2, 2),
+    ("SET", "CALLERID"): (1, 1),
+    ("EXEC",): (1, 2),
+    ("STREAM", "FILE"): (2, 3),
+    ("GET", "DATA"): (1, 3),
+    ("WAIT", "FOR", "DIGIT"): (0, 1),
+    ("SAY", "DIGITS"): (2, 2),
+    ("SAY", "NUMBER"): (2, 3),
+    ("SAY", "DATETIME"): (2, 4),
+    ("DATABASE", "GET"): (2, 2),
+    ("DATABASE", "PUT"): (3, 3),
+    ("DATABASE", "DEL"): (2, 2),
+    ("DATABASE", "DELTREE"): (1, 2),
+    ("GOSUB",): (3, 4),
+}
+
+
+def split_args(line: str) -> list[str]:
+    """Split a command line exactly as Asterisk's ``parse_args`` does (quotes, backslash escapes)."""
+    argv: list[str] = []
+    cur: list[str] | None = None
+    quoted = escaped = False
+    for ch in line:
+        if ch == '"' and not escaped:
+            quoted = not quoted
+            if quoted and cur is None:  # an opening quote after whitespace starts a word, even ""
+                cur = []
+                argv.append("")
+            continue
+        if ch in " \t" and not quoted and not escaped:
+            if cur is not None:
+                argv[-1] = "".join(cur)
+                cur = None
+            continue
+        if ch == "\\" and not escaped:
+            escaped = True
+            continue
+        if cur is None:
+            cur = []
+            argv.append("")
+        cur.append(ch)
+        escaped = False
+    if cur is not None:
+        argv[-1] = "".join(cur)
+    return argv
+
+
+def environment(script: str | None = None, *, network: bool = True, args: tuple[str, ...] = (), **env: str) -> bytes:
+    """The block Asterisk sends first; ``env`` overrides the defaults (``callerid="5551234"``)."""
+    values = {
+        "request": f"agi://127.0.0.1/{script}" if network else (script or "agi"),
+        "channel": "PJSIP/trunk-00000001",
+        "language": "en",
+        "type": "PJSIP",
+        "uniqueid": "1700000000.1",
+        "version": "22.10.1",
+        "callerid": "unknown",
+        "calleridname": "unknown",
+        "callingpres": "67",
+        "callingani2": "0",
+        "callington": "0",
+        "callingtns": "0",
+        "dnid": "unknown",
+        "rdnis": "unknown",
+        "context": "from-trunk",
+        "extension": "s",
+        "priority": "1",
+        "enhanced": "0.0",
+        "accountcode": "",
+        "threadid": "140000000000000",
+    }
+    values.update(env)
+    lines = []
+    if network:
+        lines.append("agi_network: yes")
+        if script:
+            lines.append(f"agi_network_script: {script}")
+    lines += [f"agi_{k}: {v}" for k, v in values.items()]
+    lines += [f"agi_arg_{i}: {a}" for i, a in enumerate(args, 1)]
+    return ("\n".join(lines) + "\n\n").encode("utf-8", "surrogateescape")
+
+
+@dataclass
+class Transcript:
+    """What happened: the commands as Asterisk split them, the channel's state, and how the AGI ended."""
+
+    commands: list[list[str]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    astdb: dict[tuple[str, str], str] = field(default_factory=dict)
+    executed: list[tuple[str, str]] = field(default_factory=list)
+    status: str = ""  # SUCCESS, FAILURE or HANGUP, as AGISTATUS would say
+    hung_up: bool = False
+    pipelined: bool = False  # the script wrote a second command before reading a reply
+    split_writes: bool = False  # a command arrived in more than one piece
+    error: str = ""
+
+
+class ScriptedAsterisk:
+    """Plays Asterisk over ``recv``/``send``. Behaviour knobs:
+
+    - ``hangup_at``: the channel hangs up as command number N (1-based) arrives: ``HANGUP`` is written
+      before its reply, and from then on only dead-safe commands succeed.
+    - ``chunk``/``chunk_delay``: write everything in pieces of that many bytes, pausing between them.
+    - ``usage_shape``: "new", "old" or "none", the 520 reply a command with wrong arguments gets.
+    - ``exec_results``: what EXEC of an application returns (default 0); ``exec_delay`` seconds it takes.
+    - ``digits``: what GET DATA returns ('' means a timeout).
+    - ``missing_files``: STREAM FILE of these gives ``result=-1 endpos=0``.
+    """
+
+    def __init__(
+        self,
+        recv: Callable[[int], bytes],
+        send: Callable[[bytes], object],
+        *,
+        hangup_at: int | None = None,
+        chunk: int | None = None,
+        chunk_delay: float = 0.0,
+        usage_shape: str = "new",
+        exec_results: dict[str, int] | None = None,
+        exec_delay: float = 0.0,
+        digits: str = "",
+        missing_files: tuple[str, ...] = (),
+        variables: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self._recv = recv
+        self._send_raw = send
+        self.hangup_at = hangup_at
+        self.chunk = chunk
+        self.chunk_delay = chunk_delay
+        self.usage_shape = usage_shape
+        self.exec_results = exec_results or {}
+        self.exec_delay = exec_delay
+        self.digits = digits
+        self.missing_files = missing_files
+        self.t = Transcript(variables=dict(variables or {}))
+        self._buf = b""
+        self._env = env or {}
+
+    # -- wire --------------------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if not self.chunk:
+            self._send_raw(data)
+            return
+        for i in range(0, len(data), self.chunk):
+            self._send_raw(data[i : i + self.chunk])
+            if self.chunk_delay:
+                time.sleep(self.chunk_delay)
+
+    def send_lines(self, lines: list[str], pause: float = 0.0) -> None:
+        for line in lines:
+            self.send((line + "\n").encode("utf-8", "surrogateescape"))
+            if pause:
+                time.sleep(pause)
+
+    def read_command(self) -> str | None:
+        pieces = 0
+        while b"\n" not in self._buf:
+            data = self._recv(65536)
+            if not data:
+                return None
+            if self._buf:
+                pieces += 1
+            self._buf += data
+        line, _, self._buf = self._buf.partition(b"\n")
+        if pieces:
+            self.t.split_writes = True
+        if self._buf:  # Asterisk would leave this second command unprocessed
+            self.t.pipelined = True
+        return line.decode("utf-8", "surrogateescape").rstrip("\r")
+
+    # -- the session -------------------------------------------------------------------------------
+
+    def run(self, env_block: bytes) -> Transcript:
+        # The environment arrives in pieces, as on a real Asterisk (two TCP segments).
+        half = max(1, len(env_block) // 2)
+        self.send(env_block[:half])
+        time.sleep(0.002)
+        self.send(env_block[half:])
+        try:
+            self._loop()
+        except OSError as exc:
+            self.t.error = str(exc)
+            self.t.status = self.t.status or ("HANGUP" if self.t.hung_up else "FAILURE")
+        return self.t
+
+    def _loop(self) -> None:
+        n = 0
+        while True:
+            line = self.read_command()
+            if line is None:
+                self.t.status = "HANGUP" if self.t.hung_up else "SUCCESS"
+                return
+            if line.lower().startswith("failure"):
+                self.t.status = "FAILURE"
+                return
+            n += 1
+            argv = split_args(line)
+            self.t.commands.append(argv)
+            if self.hangup_at is not None and n >= self.hangup_at and not self.t.hung_up:
+                self.t.hung_up = True
+                self.send(b"HANGUP\n")
+            self._answer(argv)
+
+    def _answer(self, argv: list[str]) -> None:
+        upper = [a.upper() for a in argv]
+        words = next((w for w in sorted(_ARITY, key=len, reverse=True) if tuple(upper[: len(w)]) == w), None)
+        if words is None:
+            self.send_lines(["510 Invalid or unknown command"])
+            return
+        args = argv[len(words) :]
+        low, high = _ARITY[words]
+        if not low <= len(args) <= high:
+            shape = {"new": USAGE_520, "old": USAGE_520_OLD, "none": USAGE_520_NONE}[self.usage_shape]
+            self.send_lines(shape, pause=0.02)  # a 520 block arrives tens of milliseconds apart
+            return
+        if self.t.hung_up and words not in DEAD_OK:
+            self.send_lines([NOT_PERMITTED])
+            return
+        self.send_lines(self._reply(words, args))
+
+    def _reply(self, words: tuple[str, ...], args: list[str]) -> list[str]:
+        t = self.t
+        match words:
+            case ("HANGUP",):
+                t.hung_up = True
+                return ["200 result=1"]
+            case ("GET", "VARIABLE"):
+                value = t.variables.get(args[0])
+                return [f"200 result=1 ({value})"] if value is not None else ["200 result=0"]
+            case ("GET", "FULL", "VARIABLE"):
+                expanded = re.sub(r"\$\{([^}]*)\}", lambda m: t.variables.get(m.group(1), ""), args[0])
+                return [f"200 result=1 ({expanded})"]
+            case ("SET", "VARIABLE"):
+                t.variables[args[0]] = args[1]
+                return ["200 result=1"]
+            case ("SET", "CALLERID"):
+                t.variables["CALLERID(all)"] = args[0]
+                return ["200 result=1"]
+            case ("EXEC",):
+                t.executed.append((args[0], args[1] if len(args) > 1 else ""))
+                if self.exec_delay:
+                    time.sleep(self.exec_delay)
+                return [f"200 result={self.exec_results.get(args[0].lower(), 0)}"]
+            case ("STREAM", "FILE"):
+                if args[0] in self.missing_files:
+                    return ["200 result=-1 endpos=0"]
+                return ["200 result=0 endpos=160"]
+            case ("GET", "DATA"):
+                return [f"200 result={self.digits}"] if self.digits else ["200 result= (timeout)"]
+            case ("DATABASE", "GET"):
+                value = t.astdb.get((args[0], args[1]))
+                return [f"200 result=1 ({value})"] if value is not None else ["200 result=0"]
+            case ("DATABASE", "PUT"):
+                t.astdb[(args[0], args[1])] = args[2]
+                return ["200 result=1"]
+            case ("DATABASE", "DEL"):
+                return ["200 result=1" if t.astdb.pop((args[0], args[1]), None) is not None else "200 result=0"]
+            case ("CHANNEL", "STATUS"):
+                return ["200 result=6"]
+            case ("GOSUB",):
+                return ["100 result=0 Trying...", "200 result=0 Gosub complete"]
+            case ("VERBOSE",) | ("NOOP",):
+                return ["200 result=1"] if words == ("VERBOSE",) else ["200 result=0"]
+            case _:
+                return ["200 result=0"]
+
+
+def fastagi_call(
+    host: str, port: int, script: str, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+    timeout: float = 30.0, **knobs: object,
+) -> Transcript:
+    """One FastAGI call to ``agi://host:port/script`` played by a ScriptedAsterisk; returns its transcript."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = ScriptedAsterisk(sock.recv, sock.sendall, **knobs)  # type: ignore[arg-type]
+        return peer.run(environment(script, args=args, **(env or {})))
+
+
+def local_call(
+    argv: list[str], *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), timeout: float = 60.0,
+    process_env: dict[str, str] | None = None, **knobs: object,
+) -> tuple[Transcript, subprocess.CompletedProcess[bytes]]:
+    """Run a local AGI program with its stdin/stdout as the AGI streams, as Asterisk's ``AGI()`` does."""
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=process_env
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout_fd = proc.stdin, proc.stdout.fileno()
+
+    def send(data: bytes) -> None:
+        stdin.write(data)
+        stdin.flush()
+
+    peer = ScriptedAsterisk(lambda n: os.read(stdout_fd, n), send, **knobs)  # type: ignore[arg-type]
+    stderr: list[bytes] = []
+    drain = threading.Thread(target=lambda: stderr.append(proc.stderr.read() if proc.stderr else b""), daemon=True)
+    drain.start()
+    script = argv[-1]
+    try:
+        transcript = peer.run(environment(script, network=False, args=args, **(env or {})))
+    finally:
+        try:
+            stdin.close()
+        except OSError:
+            pass
+    code = proc.wait(timeout=timeout)
+    drain.join(timeout)
+    done = subprocess.CompletedProcess(argv, code, b"", b"".join(stderr))
+    return transcript, done
