@@ -1,0 +1,105 @@
+"""A database that is down gets phones a 503 with Retry-After, never a 200 with a partial config."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import requests
+from werkzeug.test import Client
+
+from autoprov.config import Settings
+from autoprov.plugins import build_plugin_manager
+from autoprov.provisioning import admin
+from autoprov.provisioning.admin import ExtensionData
+from autoprov.site import Site
+from autoprov.web import create_app
+from tests.phones import headers
+
+IP330 = headers("polycom_ip330")
+
+
+def down_client(tmp_path, url: str) -> Client:
+    s = Settings()
+    s.database.url = url
+    s.firmware.root = str(tmp_path / "fw")
+    s.http.retry_after = 17
+    return Client(create_app(Site(s, build_plugin_manager())))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////nonexistent-dir/autoprov.db",
+        "postgresql://postgres:wrong@127.0.0.1:1/autoprov",  # nothing listens on port 1
+    ],
+    ids=["sqlite-missing-directory", "postgresql-refused"],
+)
+def test_unreachable_database_is_503_with_retry_after(tmp_path, url):
+    client = down_client(tmp_path, url)
+    for path in ("/prov/polycom_ip330/0004f2aabbcc-phone.cfg", "/prov/polycom_ip330/0004f2aabbcc.cfg"):
+        r = client.get(path, headers=IP330)
+        assert r.status_code == 503
+        assert r.headers["Retry-After"] == "17"
+        assert b"database unavailable" in r.data
+
+
+def test_uninitialised_schema_is_503(tmp_path):
+    client = down_client(tmp_path, f"sqlite:///{tmp_path}/empty.db")
+    assert client.get("/prov/polycom_ip330/0004f2aabbcc-phone.cfg", headers=IP330).status_code == 503
+
+
+def test_files_that_do_not_need_the_database_are_still_served(tmp_path):
+    """A phone can still be pointed at its path and fetch firmware while the database is down."""
+    client = down_client(tmp_path, "sqlite:////nonexistent-dir/autoprov.db")
+    assert client.get("/000000000000.cfg", headers=IP330).status_code == 200
+    assert client.get("/prov/polycom_ip330/000000000000.cfg", headers=IP330).status_code == 200
+
+
+def test_database_lost_and_back_under_a_running_server(tmp_path, site, server):
+    """A real server: the database disappears (503 every time), then returns (200 again)."""
+    with site.db.connection_context():
+        admin.add_extension(ExtensionData("1001", "pw-1001", "Ada"))
+        admin.add_phone(site, "0004f2aabbcc", "polycom_ip330", ["1001"])
+    url = f"{server}/prov/polycom_ip330/0004f2aabbcc-phone.cfg"
+    ok = requests.get(url, headers=IP330, timeout=10)
+    assert ok.status_code == 200
+    if site.settings.database.url.startswith("sqlite"):
+        db_dir = tmp_path
+        moved = tmp_path.parent / (tmp_path.name + "-moved")
+        shutil.copytree(db_dir, moved)
+        for name in ("autoprov.db", "autoprov.db-wal", "autoprov.db-shm"):
+            (db_dir / name).unlink(missing_ok=True)
+        (db_dir / "autoprov.db").mkdir()  # now the path cannot be opened as a database at all
+        try:
+            for _ in range(6):  # both workers, several threads
+                r = requests.get(url, headers=IP330, timeout=10)
+                assert (r.status_code, r.headers.get("Retry-After")) == (503, "30")
+                assert b"pw-1001" not in r.content
+        finally:
+            (db_dir / "autoprov.db").rmdir()
+            for name in ("autoprov.db", "autoprov.db-wal", "autoprov.db-shm"):
+                if (moved / name).exists():
+                    shutil.copy(moved / name, db_dir / name)
+    else:
+        import psycopg2
+
+        from tests.conftest import PG_URL
+
+        name = site.settings.database.url.rsplit("/", 1)[1]
+        conn = psycopg2.connect(PG_URL)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        try:
+            for _ in range(6):
+                r = requests.get(url, headers=IP330, timeout=10)
+                assert (r.status_code, r.headers.get("Retry-After")) == (503, "30")
+        finally:
+            with conn.cursor() as cur:
+                cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            conn.close()
+    again = requests.get(url, headers=IP330, timeout=10)
+    assert again.status_code == 200
+    assert again.content == ok.content

@@ -1,0 +1,108 @@
+"""BootROM and SIP images: streamed from the model's firmware directory, with Range and conditional GET,
+and no way out of that directory."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.phones import headers
+
+IP330 = headers("polycom_ip330")
+
+
+@pytest.fixture
+def image(site) -> bytes:
+    data = os.urandom(256 * 1024)
+    (site.models["polycom_ip330"].firmware_dir / "sip.ld").write_bytes(data)
+    (site.models["polycom_ip330"].firmware_dir / "bootrom.ld").write_bytes(data[:1000])
+    return data
+
+
+def test_whole_image_streamed(client, image):
+    r = client.get("/prov/polycom_ip330/sip.ld", headers=IP330)
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == str(len(image))
+    assert r.headers["Accept-Ranges"] == "bytes"
+    assert r.is_streamed or r.direct_passthrough  # a file wrapper, not a bytes body
+    assert r.get_data() == image
+
+
+def test_range_request(client, image):
+    r = client.get("/prov/polycom_ip330/sip.ld", headers={**IP330, "Range": "bytes=1000-1999"})
+    assert r.status_code == 206
+    assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(image)}"
+    assert r.get_data() == image[1000:2000]
+    r = client.get("/prov/polycom_ip330/sip.ld", headers={**IP330, "Range": "bytes=-10"})
+    assert r.get_data() == image[-10:]
+    r = client.get("/prov/polycom_ip330/sip.ld", headers={**IP330, "Range": f"bytes={len(image)}-"})
+    assert r.status_code == 416
+
+
+def test_conditional_get(client, image):
+    first = client.get("/prov/polycom_ip330/sip.ld", headers=IP330)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert client.get("/prov/polycom_ip330/sip.ld", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/prov/polycom_ip330/sip.ld", headers={"If-Modified-Since": modified}).status_code == 304
+    # If-Range with a stale validator gets the whole file, not a piece of a different one.
+    r = client.get("/prov/polycom_ip330/sip.ld", headers={"Range": "bytes=0-9", "If-Range": '"stale"'})
+    assert r.status_code == 200
+
+
+def test_root_bootrom_request_served_by_user_agent(client, image):
+    """Before it is moved, a phone asks the server root for its BootROM."""
+    r = client.get("/bootrom.ld", headers=IP330)
+    assert r.status_code == 200
+    assert r.get_data() == image[:1000]
+    assert client.get("/bootrom.ld").status_code == 404  # no User-Agent, no model, no guess
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/prov/polycom_ip330/../../../../etc/passwd",
+        "/prov/polycom_ip330/..%2f..%2f..%2fetc%2fpasswd",
+        "/prov/polycom_ip330/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/prov/polycom_ip330/..%5c..%5cetc%5cpasswd",
+        "/prov/polycom_ip330//etc/passwd",
+        "/prov/polycom_ip330/%2fetc%2fpasswd",
+        "/prov/polycom_ip330/sip.ld%00.txt",
+        "/prov/polycom_ip330/.hidden",
+        "/prov/polycom_ip330/escape",
+        "/prov/polycom_ip330/escape-dir/passwd",
+        "/prov/polycom_ip330/../polycom_ip331/secret.ld",
+        "/..%2f..%2fetc/passwd",
+        "/prov/polycom_ip330/",
+    ],
+)
+def test_path_tricks_never_leave_the_firmware_directory(site, client, image, tmp_path, path):
+    fw = site.models["polycom_ip330"].firmware_dir
+    (fw / ".hidden").write_bytes(b"dotfile")
+    (fw / "escape").symlink_to("/etc/passwd")
+    (fw / "escape-dir").symlink_to("/etc")
+    (site.models["polycom_ip331"].firmware_dir / "secret.ld").write_bytes(b"other model")
+    r = client.get(path, headers=IP330)
+    assert r.status_code in (400, 404)
+    assert b"root:" not in r.get_data()
+    assert b"dotfile" not in r.get_data()
+
+
+def test_symlink_inside_the_directory_is_followed(site, client, image):
+    fw = site.models["polycom_ip330"].firmware_dir
+    (fw / "2345-12200-001.sip.ld").symlink_to(fw / "sip.ld")
+    assert client.get("/prov/polycom_ip330/2345-12200-001.sip.ld", headers=IP330).get_data() == image
+
+
+def test_subdirectories_are_served(site, client, image):
+    fw = site.models["polycom_ip330"].firmware_dir
+    (fw / "SoundPointIPLocalization" / "Francais_France").mkdir(parents=True)
+    (fw / "SoundPointIPLocalization" / "Francais_France" / "SoundPointIP-dictionary.xml").write_bytes(b"<x/>")
+    path = "/prov/polycom_ip330/SoundPointIPLocalization/Francais_France/SoundPointIP-dictionary.xml"
+    assert client.get(path, headers=IP330).get_data() == b"<x/>"
+
+
+def test_missing_firmware_is_a_plain_404(client):
+    r = client.get("/prov/polycom_ip330/sip.ld", headers=IP330)
+    assert r.status_code == 404
+    assert r.mimetype == "text/plain"
