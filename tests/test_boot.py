@@ -228,3 +228,17 @@ def test_head_request_has_no_body(client, ada):
     r = client.head("/prov/polycom_ip330/0004f2aabbcc-phone.cfg", headers=IP330)
     assert r.status_code == 200
     assert r.data == b""
+
+
+def test_secrets_only_reach_allowed_networks(site, client, ada):
+    site.settings.http.secrets_allowed_from = ["10.0.0.0/8", "2001:db8::/32"]
+    path = "/prov/polycom_ip330/0004f2aabbcc-phone.cfg"
+    inside = client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert inside.status_code == 200
+    assert client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "2001:db8::5"}).status_code == 200
+    outside = client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert outside.status_code == 403
+    assert b"pw-1001" not in outside.data
+    assert "192.0.2.1 may not fetch secrets" in sightings("0004f2aabbcc")[0].problem
+    # Files without secrets are still served to anyone.
+    assert client.get("/prov/polycom_ip330/site.cfg", environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code == 200

@@ -7,6 +7,7 @@ Environment overrides: ``AUTOPROV_DATABASE_URL``, ``AUTOPROV_PUBLIC_URL``, ``AUT
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -37,6 +38,8 @@ class HttpSettings:
     threads: int = 8
     # Seconds a phone is told to wait when the database is down.
     retry_after: int = 30
+    # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg); empty: any client.
+    secrets_allowed_from: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -109,6 +112,16 @@ class Settings:
     def public_url(self) -> str:
         return self.http.public_url.rstrip("/")
 
+    def may_fetch_secrets(self, address: str | None) -> bool:
+        """Whether a client at ``address`` may fetch files that hold SIP passwords."""
+        if not self.http.secrets_allowed_from:
+            return True
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(net, strict=False) for net in self.http.secrets_allowed_from)
+
 
 ENV_OVERRIDES = {
     "AUTOPROV_DATABASE_URL": ("database", "url"),
@@ -116,6 +129,7 @@ ENV_OVERRIDES = {
     "AUTOPROV_FIRMWARE_ROOT": ("firmware", "root"),
 }
 
+_SCALARS: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 _PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -130,13 +144,18 @@ def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}{key}: expected a table")
             _fill(current, value, f"{where}{key}.")
+        elif isinstance(current, list):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}{key}: expected a list of strings")
+            setattr(obj, key, list(value))
         elif isinstance(current, dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}{key}: expected a table")
             setattr(obj, key, dict(value))
         else:
-            # bool is an int subclass: check it first so `port = true` is refused.
-            expected = type(current)
+            # The declared type, not the default's (a float default may be written as an int).
+            expected = _SCALARS[str(known[key].type)]
+            # bool is an int subclass: `port = true` must be refused.
             ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value, ok = float(value), True
@@ -149,6 +168,11 @@ def validate(s: Settings) -> None:
     url = urlsplit(s.http.public_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"http.public_url: must be an http:// or https:// URL, got {s.http.public_url!r}")
+    for net in s.http.secrets_allowed_from:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"http.secrets_allowed_from: {net!r} is not a network (e.g. 10.0.0.0/8)") from None
     if s.polling.mode not in ("abs", "rel", "random"):
         raise ConfigError("polling.mode: must be abs, rel or random")
     for key in ("time", "time_random_end"):

@@ -1,8 +1,9 @@
 """What a phone fetches: the initial config at the root, then everything under ``/prov/<model>/``.
 
 Who may fetch what: firmware, master, site and device configs hold no secrets. ``<mac>-phone.cfg`` holds
-the SIP passwords of that phone's lines; anyone who can reach this server and knows (or guesses) a MAC can
-fetch it, so expose the server only to the phones' network (see README, "Security").
+the SIP passwords of that phone's lines: only clients in ``[http] secrets_allowed_from`` may fetch it
+(403 otherwise; empty list: anyone who can reach the server and knows or guesses the MAC). See README,
+"Security".
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def model_file(site: Site, request: Request, model: str, filename: str) -> Respo
 def phone_config(site: Site, request: Request, path_model: DeviceModel, mac: str) -> Response:
     if mac == ZERO_MAC:
         return plain(404, "000000000000 is not a phone")
+    if not site.settings.may_fetch_secrets(request.remote_addr):
+        record_sighting(site, request, mac, problem=f"refused its config: {request.remote_addr} may not fetch secrets")
+        return plain(403, "this address may not fetch phone configs (see [http] secrets_allowed_from)")
     phone = Phone.get_or_none(Phone.mac == mac)
     if phone is None:
         record_sighting(site, request, mac, problem="not in the database")
