@@ -47,4 +47,9 @@ def autoprov_register_commands(cli: click.Group) -> None:
 
 @hookspec
 def autoprov_agi_scripts() -> dict[str, Any]:
-    """AGI scripts by name, as reached by ``agi://host/<name>`` or ``autoprov agi run <name>``."""
+    """AGI scripts by name, as reached by ``agi://host/<name>`` or ``autoprov agi run <name>``.
+
+    Each value is a callable ``script(session: autoprov.agi.AGISession, ctx: autoprov.agi.ScriptContext)``
+    run once per call on its own thread; ``ctx.query(fn)`` runs database work time-limited, and raising
+    (or a database failure) ends the AGI with AGISTATUS=FAILURE so the dialplan goes on.
+    """

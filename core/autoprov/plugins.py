@@ -25,6 +25,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.provisioning.tables",
     "autoprov.provisioning.routes",
     "autoprov.provisioning.cli",
+    "autoprov.agi.tables",
+    "autoprov.agi.scripts",
+    "autoprov.agi.cli",
 )
 
 
@@ -59,12 +62,20 @@ class PluginManager(pluggy.PluginManager):
                 self.broken.append(BrokenPlugin(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
 
     def register_checked(self, plugin: Any, name: str) -> None:
-        """Register a plugin, refusing one that implements a hook no spec names (a misspelling)."""
-        self.register(plugin, name=name)
-        unknown = [h.name for h in self.get_hookcallers(plugin) or () if h.spec is None]
-        if unknown:
-            self.unregister(plugin, name=name)
-            raise pluggy.PluginValidationError(plugin, f"unknown hook(s): {', '.join(sorted(unknown))}")
+        """Register a plugin, refusing one that implements a hook no spec names (a misspelling).
+
+        A refused plugin leaves nothing behind: pluggy's ``register`` keeps the hooks it added before one
+        that fails validation (a wrong argument name), so those are removed here.
+        """
+        try:
+            self.register(plugin, name=name)
+            unknown = [h.name for h in self.get_hookcallers(plugin) or () if h.spec is None]
+            if unknown:
+                raise pluggy.PluginValidationError(plugin, f"unknown hook(s): {', '.join(sorted(unknown))}")
+        except Exception:
+            if self.get_plugin(name) is plugin:
+                self.unregister(name=name)
+            raise
 
 
 def build_plugin_manager(load_entry_points: bool = True) -> PluginManager:

@@ -1,0 +1,32 @@
+"""``cid-name``: show the caller's name from the caller-ID substitution table.
+
+Dialplan: ``same => n,AGI(agi://127.0.0.1/cid-name)``. The name is left alone when the number has no
+entry, when there is no caller ID, and when the database is unavailable (then AGISTATUS=FAILURE).
+"""
+
+from __future__ import annotations
+
+from autoprov.agi.context import DatabaseUnavailable, ScriptContext
+from autoprov.agi.quoting import printable
+from autoprov.agi.session import AGISession
+from autoprov.agi.tables import CallerName, normalize_number
+
+NO_CALLER_ID = ("", "unknown", "anonymous")
+
+
+def lookup_name(number: str) -> str | None:
+    """The name for this caller ID. The caller ID is attacker-controlled: only ever a query parameter."""
+    row = CallerName.select(CallerName.name).where(CallerName.number == normalize_number(number)).first()
+    return row.name if row else None
+
+
+def cid_name(session: AGISession, ctx: ScriptContext) -> None:
+    number = ctx.params.get("number") or session.env.get("callerid", "")
+    if number.strip().lower() in NO_CALLER_ID:
+        return
+    try:
+        name = ctx.query(lookup_name, number)
+    except DatabaseUnavailable:
+        return  # the call goes on with the name it has; the runner reports FAILURE in AGISTATUS
+    if name:
+        session.set_callerid_name(printable(name))

@@ -1,0 +1,238 @@
+"""The FastAGI server with the cid-name script, played by scripted Asterisks over real loopback sockets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import peewee
+import pytest
+
+from autoprov import hookimpl
+from autoprov.agi.context import ScriptContext
+from autoprov.agi.runner import collect_scripts
+from autoprov.agi.server import FastAGIServer
+from autoprov.agi.session import AGISession
+from autoprov.agi.tables import CallerName
+from autoprov.agi.testing import fastagi_call
+from autoprov.db import SQLITE_PRAGMAS, database, open_database
+from autoprov.site import Site
+
+Start = Callable[..., FastAGIServer]
+
+
+def add_names(site: Site, **names: str) -> None:
+    with site.db.connection_context():
+        for number, name in names.items():
+            CallerName.create(number=number.lstrip("n"), name=name)
+
+
+def call(server: FastAGIServer, script: str = "cid-name", **kw: object):  # noqa: ANN201
+    return fastagi_call(server.host, server.port, script, **kw)  # type: ignore[arg-type]
+
+
+def test_cid_name_sets_the_name_from_the_table(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, n5551234="Acme Sales")
+    server = start_server(agi_site)
+    t = call(server, env={"callerid": "5551234", "calleridname": "WIRELESS CALLER"})
+    assert t.commands == [["SET", "VARIABLE", "CALLERID(name)", "Acme Sales"]]
+    assert t.variables["CALLERID(name)"] == "Acme Sales"
+    assert t.status == "SUCCESS"
+
+
+def test_cid_name_leaves_the_name_alone_without_an_entry(agi_site: Site, start_server: Start) -> None:
+    server = start_server(agi_site)
+    assert call(server, env={"callerid": "5550000"}).commands == []
+    assert call(server, env={"callerid": "unknown"}).commands == []  # no caller ID: no query at all
+
+
+def test_caller_id_is_only_ever_a_query_parameter(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, n5551234="Acme Sales")
+    server = start_server(agi_site)
+    for evil in ["' OR '1'='1", "5551234' --", '5551234"; DROP TABLE caller_name; --']:
+        t = call(server, env={"callerid": evil})
+        assert t.commands == [] and t.status == "SUCCESS"
+    with agi_site.db.connection_context():
+        assert CallerName.select().count() == 1
+
+
+def test_a_name_with_control_characters_cannot_inject_a_command(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, n5551234="Evil\nEXEC System rm")
+    server = start_server(agi_site)
+    t = call(server, env={"callerid": "555-1234"})  # punctuation in the caller ID is ignored
+    assert t.commands == [["SET", "VARIABLE", "CALLERID(name)", "Evil EXEC System rm"]]
+
+
+def test_hangup_in_the_middle_of_cid_name(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, n5551234="Acme Sales")
+    server = start_server(agi_site, scripts={"slow-cid": slow_cid})
+    t = call(server, "slow-cid", env={"callerid": "5551234"}, hangup_at=2)
+    assert t.commands[1][0] == "STREAM"
+    assert len(t.commands) == 2  # the 511 ended the script: nothing more was sent
+    assert t.hung_up
+
+
+def slow_cid(session: AGISession, ctx: ScriptContext) -> None:
+    session.answer()
+    session.stream_file("please-wait")  # 511 here when the caller is gone
+    session.set_callerid_name("never")
+
+
+def test_unknown_script_ends_with_failure(agi_site: Site, start_server: Start) -> None:
+    server = start_server(agi_site)
+    t = call(server, "no-such-script")
+    assert t.status == "FAILURE" and t.commands == []
+
+
+def test_a_script_that_raises_fails_only_its_own_call(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, n5551234="Acme Sales")
+
+    def broken(session: AGISession, ctx: ScriptContext) -> None:
+        session.verbose("about to fail")
+        raise RuntimeError("bug in a plugin")
+
+    server = start_server(agi_site, scripts={**collect_scripts(agi_site.plugins), "broken": broken})
+    bad = call(server, "broken")
+    good = call(server, env={"callerid": "5551234"})
+    assert bad.status == "FAILURE" and bad.commands == [["VERBOSE", "about to fail", "1"]]
+    assert good.status == "SUCCESS" and good.variables["CALLERID(name)"] == "Acme Sales"
+
+
+def test_database_down_leaves_the_name_and_says_failure(tmp_path: Path, agi_site: Site, start_server: Start) -> None:
+    (tmp_path / "down.db").mkdir()  # SQLite cannot open a directory: every connect fails
+    down = open_database(f"sqlite:///{tmp_path}/down.db")
+    server = FastAGIServer(collect_scripts(agi_site.plugins), agi_site.settings, down, host="127.0.0.1", port=0)
+    server.start()
+    try:
+        t = fastagi_call(server.host, server.port, "cid-name", env={"callerid": "5551234"})
+    finally:
+        server.shutdown(5)
+        database.initialize(agi_site.db)
+    assert t.commands == [] and t.status == "FAILURE"
+
+
+class SlowDatabase(peewee.SqliteDatabase):
+    """A database stuck on every query about ``slow_number`` (a remote server that stopped answering)."""
+
+    slow_number = "5551234"
+
+    def execute_sql(self, sql, params=None, *args, **kwargs):  # noqa: ANN001, ANN201
+        if params and self.slow_number in params:
+            time.sleep(5)
+        return super().execute_sql(sql, params, *args, **kwargs)
+
+
+def test_slow_database_times_out_without_blocking_other_calls(agi_site: Site) -> None:
+    add_names(agi_site, n5551234="Acme Sales", n5559999="Quick Answer")
+    slow = SlowDatabase(agi_site.db.database, pragmas=SQLITE_PRAGMAS)
+    agi_site.settings.agi.database_timeout = 0.3
+    database.initialize(slow)
+    server = FastAGIServer(collect_scripts(agi_site.plugins), agi_site.settings, slow, host="127.0.0.1", port=0)
+    server.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            stuck = [pool.submit(call, server, env={"callerid": "5551234"}) for _ in range(3)]
+            # Meanwhile other calls are answered at once, from the database and without it.
+            assert call(server, env={"callerid": "5559999"}).variables["CALLERID(name)"] == "Quick Answer"
+            assert call(server, env={"callerid": "unknown"}).status == "SUCCESS"
+            results = [f.result(timeout=20) for f in stuck]
+        for t in results:
+            assert t.commands == [] and t.status == "FAILURE"
+    finally:
+        server.shutdown(5)
+        database.initialize(agi_site.db)
+
+
+def test_200_concurrent_sessions(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, **{f"n555{i:04d}": f"Caller {i}" for i in range(0, 200, 2)})
+    gate = threading.Barrier(200, timeout=30)
+    live: list[int] = []
+
+    def held_cid(session: AGISession, ctx: ScriptContext) -> None:
+        gate.wait()  # every call is live at once before any finishes
+        live.append(server.live_sessions)
+        from autoprov.agi.scripts.cid_name import cid_name
+
+        cid_name(session, ctx)
+
+    server = start_server(agi_site, scripts={"cid-name": held_cid})
+    with ThreadPoolExecutor(200) as pool:
+        results = list(pool.map(lambda i: call(server, env={"callerid": f"555{i:04d}"}), range(200)))
+    for i, t in enumerate(results):
+        assert t.status == "SUCCESS"
+        assert t.variables.get("CALLERID(name)") == (f"Caller {i}" if i % 2 == 0 else None)
+    assert max(live) == 200
+    assert server.statuses == {"SUCCESS": 200}
+
+
+def test_session_time_limit_ends_a_call_that_never_finishes(agi_site: Site, start_server: Start) -> None:
+    def dial_forever(session: AGISession, ctx: ScriptContext) -> None:
+        session.exec("Dial", "PJSIP/1001")
+
+    server = start_server(agi_site, scripts={"dial": dial_forever}, session_timeout=0.5)
+    t = call(server, "dial", exec_delay=3.0)
+    assert t.executed == [("Dial", "PJSIP/1001")]
+    assert server.statuses == {"HANGUP": 1}  # the server let go; the dialplan goes on
+
+
+def test_shutdown_lets_live_calls_finish(agi_site: Site) -> None:
+    entered = threading.Event()
+
+    def long_call(session: AGISession, ctx: ScriptContext) -> None:
+        entered.set()
+        session.exec("Dial", "PJSIP/1001")
+        session.set_variable("DONE", "yes")
+
+    server = FastAGIServer({"long": long_call}, agi_site.settings, agi_site.db, host="127.0.0.1", port=0)
+    server.start()
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(fastagi_call, server.host, server.port, "long", exec_delay=1.0)
+        assert entered.wait(10)
+        assert server.shutdown(grace=20) is True
+        t = pending.result(10)
+    assert t.variables["DONE"] == "yes" and t.status == "SUCCESS"
+    with pytest.raises(OSError):  # no longer accepting
+        fastagi_call(server.host, server.port, "long", timeout=2)
+
+
+def test_shutdown_ends_calls_that_outlive_the_grace(agi_site: Site) -> None:
+    entered = threading.Event()
+
+    def endless(session: AGISession, ctx: ScriptContext) -> None:
+        entered.set()
+        session.exec("Dial", "PJSIP/1001")
+        session.set_variable("DONE", "yes")
+
+    server = FastAGIServer({"endless": endless}, agi_site.settings, agi_site.db, host="127.0.0.1", port=0)
+    server.start()
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(fastagi_call, server.host, server.port, "endless", exec_delay=3.0)
+        assert entered.wait(10)
+        assert server.shutdown(grace=0.2) is False
+        t = pending.result(10)
+    assert "DONE" not in t.variables
+
+
+class ExtraScripts:
+    """A third-party plugin adding a script through the hook."""
+
+    @hookimpl
+    def autoprov_agi_scripts(self) -> dict[str, Callable[[AGISession, ScriptContext], None]]:
+        def hello(session: AGISession, ctx: ScriptContext) -> None:
+            session.set_variable("GREETING", f"hello {ctx.params.get('who', '')}")
+
+        return {"hello": hello}
+
+
+def test_a_plugin_adds_a_script(agi_site: Site, start_server: Start) -> None:
+    agi_site.plugins.register(ExtraScripts(), name="extra-scripts")
+    try:
+        server = start_server(agi_site)
+        assert set(server.scripts) >= {"cid-name", "route", "hello"}
+        t = call(server, "hello?who=world&x=1")
+        assert t.variables["GREETING"] == "hello world"
+    finally:
+        agi_site.plugins.unregister(name="extra-scripts")
