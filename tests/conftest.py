@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -137,12 +138,13 @@ def autoprov(*args: str, config: Path | None = None, check: bool = True, **kw) -
     return result
 
 
-@pytest.fixture
-def server(tmp_path: Path, site: Site) -> Iterator[str]:
-    """A real ``autoprov serve`` (gunicorn, 2 workers) on a free loopback port; yields its base URL."""
-    port = free_port()
-    config = write_config(tmp_path / "autoprov.toml", site.settings, port)
-    env = dict(os.environ, AUTOPROV_CONFIG=str(config))
+@contextmanager
+def running_server(config: Path, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``autoprov serve`` with ``config`` until the block ends; yields its base URL once it listens.
+
+    ``env`` adds to (or overrides) this process's environment, e.g. a PYTHONPATH with more plugins.
+    """
+    env = dict(os.environ, **(env or {}), AUTOPROV_CONFIG=str(config))
     proc = subprocess.Popen(
         [sys.executable, "-m", "autoprov", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -168,3 +170,12 @@ def server(tmp_path: Path, site: Site) -> Iterator[str]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def server(tmp_path: Path, site: Site) -> Iterator[str]:
+    """A real ``autoprov serve`` (gunicorn, 2 workers) on a free loopback port; yields its base URL."""
+    port = free_port()
+    config = write_config(tmp_path / "autoprov.toml", site.settings, port)
+    with running_server(config, port) as url:
+        yield url

@@ -22,6 +22,11 @@ from autoprov.site import Site
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def one_line(message: object) -> str:
+    """An error message on one line: database drivers (psycopg2) put hints on further lines."""
+    return " ".join(str(message).split())
+
+
 class LazySite:
     """Holds the --config path; the Site (and so the configuration) is built on first use."""
 
@@ -35,7 +40,7 @@ class LazySite:
             try:
                 self._site = Site(load_settings(self.config), self.plugins)
             except (ConfigError, peewee.OperationalError) as exc:
-                raise click.ClickException(str(exc)) from None
+                raise click.ClickException(one_line(exc)) from None
         return self._site
 
 
@@ -49,7 +54,7 @@ def pass_site(f: F) -> F:
             with site.db.connection_context():
                 return ctx.invoke(f, site, *args, **kwargs)
         except UNAVAILABLE_ERRORS as exc:
-            raise click.ClickException(f"database unavailable: {exc}") from None
+            raise click.ClickException(one_line(f"database unavailable: {exc}")) from None
 
     wrapper.__name__ = f.__name__
     wrapper.__doc__ = f.__doc__

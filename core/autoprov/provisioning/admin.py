@@ -38,18 +38,24 @@ class ExtensionData:
     in_directory: bool = True
 
     def validate(self) -> None:
-        if not _USER_ID.match(self.user_id):
+        if not _USER_ID.fullmatch(self.user_id):
             raise AdminError(f"extension {self.user_id!r}: use letters, digits and _.+- only")
         if self.secret is not None and (not self.secret or any(c in self.secret for c in "\r\n\x00")):
             raise AdminError(f"extension {self.user_id}: the secret must be non-empty and on one line")
-        if self.server and not _HOST.match(self.server):
+        if self.secret is not None and len(self.secret) > 128:  # the column's size: PostgreSQL would refuse it
+            raise AdminError(f"extension {self.user_id}: the secret is longer than 128 characters")
+        if self.server and not _HOST.fullmatch(self.server):
             raise AdminError(f"extension {self.user_id}: {self.server!r} is not a host name or address")
         if self.port is not None and not 0 < self.port < 65536:
             raise AdminError(f"extension {self.user_id}: port {self.port} is out of range")
         for label, value in (("first name", self.first_name), ("last name", self.last_name)):
+            if "\x00" in value:  # no database stores it in text, and no phone shows it
+                raise AdminError(f"extension {self.user_id}: {label} contains a NUL character")
             if len(value) > 100:
                 raise AdminError(f"extension {self.user_id}: {label} is longer than 100 characters")
-        if self.mailbox and not _USER_ID.match(self.mailbox.split("@")[0]):
+        if len(self.mailbox) > 80:
+            raise AdminError(f"extension {self.user_id}: mailbox is longer than 80 characters")
+        if self.mailbox and not _USER_ID.fullmatch(self.mailbox.split("@")[0]):
             raise AdminError(f"extension {self.user_id}: mailbox {self.mailbox!r} is not valid")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from autoprov import hookimpl
-from autoprov.cli import LazySite, pass_site
+from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.db import redact_url, sqlite_path
 from autoprov.mac import format_mac
 from autoprov.provisioning import admin
@@ -18,7 +18,7 @@ from autoprov.site import Site
 
 
 def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc))
+    return click.ClickException(one_line(exc))
 
 
 @click.command()
@@ -26,15 +26,19 @@ def _fail(exc: Exception) -> click.ClickException:
 def init(ctx: click.Context) -> None:
     """Create or upgrade the database schema (safe to rerun)."""
     site = ctx.find_object(LazySite).get()
+    where = redact_url(site.settings.database.url)
     path = sqlite_path(site.db)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    for model in site.models.values():
-        model.firmware_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        for model in site.models.values():
+            model.firmware_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(one_line(f"{where}: cannot create {exc.filename}: {exc.strerror}")) from None
     try:
         applied = site.init_database()
     except Exception as exc:
-        raise click.ClickException(f"{redact_url(site.settings.database.url)}: {exc}") from None
+        raise click.ClickException(one_line(f"{where}: {exc}")) from None
     for m in applied:
         click.echo(f"applied {m.component} {m.version}: {m.description}")
     click.echo(f"database {redact_url(site.settings.database.url)} is up to date")

@@ -1,6 +1,8 @@
 <%include file="_header.mako"/>\
 <%doc>
   Holds SIP passwords (reg.N.auth.password): served only to clients the [http] access rules allow.
+  A model adds its own settings by overriding the block below in its templates/phone.cfg.mako:
+  <%inherit file="/templates/phone.cfg.mako"/> then <%block name="model_settings">...</%block>.
 </%doc>\
 <phone mac="${phone.mac}">
 % for line in phone.lines:
@@ -17,4 +19,5 @@
 % endfor
 />
 % endif
+<%block name="model_settings"/>\
 </phone>
