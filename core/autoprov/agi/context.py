@@ -29,50 +29,115 @@ class DatabaseUnavailable(Exception):
     """The database is down or too slow for a live call: go on with a default."""
 
 
-class SessionDatabase:
-    """The database for one call: its own connection, on its own thread, each query time-limited.
+class _Worker:
+    """A thread holding one database connection, running one session's queries at a time."""
 
-    The query runs on a worker thread so a slow database cannot hold the call: after ``timeout`` seconds
-    the script gets DatabaseUnavailable and goes on, while the stuck query finishes (and its connection
-    closes) in the background. After one failure the session stops asking.
+    def __init__(self, db: peewee.Database) -> None:
+        self.db = db
+        self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="agi-db", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            while (job := self.jobs.get()) is not None:
+                fn, future = job
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(self._call(fn))
+                    except BaseException as exc:  # handed to the waiting script, not lost in this thread
+                        future.set_exception(exc)
+        finally:
+            self._disconnect()
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        reused = not self.db.is_closed()
+        if not reused:
+            self.db.connect()
+        try:
+            return fn()
+        except UNAVAILABLE_ERRORS:
+            self._disconnect()
+            if not reused:
+                raise
+        # A kept connection may have died with a database restart: one retry on a fresh one.
+        self.db.connect()
+        try:
+            return fn()
+        except UNAVAILABLE_ERRORS:
+            self._disconnect()
+            raise
+
+    def _disconnect(self) -> None:
+        try:
+            if not self.db.is_closed():
+                self.db.close()
+        except Exception as exc:  # closing a broken connection must not kill the worker
+            log.debug("closing a database connection failed: %s", exc)
+
+    def stop(self) -> None:
+        """End after the job in hand (if any), closing the connection."""
+        self.jobs.put(None)
+
+
+class ConnectionPool:
+    """Open connections, each on its own worker thread, lent to one session at a time.
+
+    Opening a SQLite connection (with its pragmas) costs several times the cid-name query itself, so a
+    call borrows a connection already open; no two live calls ever share one.
     """
 
-    def __init__(self, db: peewee.Database | None, timeout: float, name: str = "agi") -> None:
+    def __init__(self, db: peewee.Database, max_idle: int = 32) -> None:
         self.db = db
+        self.max_idle = max_idle
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def acquire(self) -> _Worker:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _Worker(self.db)
+
+    def release(self, worker: _Worker) -> None:
+        with self._lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append(worker)
+                return
+        worker.stop()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
+
+
+class SessionDatabase:
+    """The database for one call: a connection of its own, on its own thread, each query time-limited.
+
+    The query runs on the worker thread so a slow database cannot hold the call: after ``timeout``
+    seconds the script gets DatabaseUnavailable and goes on, while the stuck query finishes (and its
+    connection closes) in the background. After one failure the session stops asking.
+    """
+
+    def __init__(self, pool: ConnectionPool | None, timeout: float, name: str = "agi") -> None:
+        self.pool = pool
         self.timeout = timeout
         self.name = name
         self.failed: str | None = None
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    def _work(self) -> None:
-        assert self.db is not None
-        try:
-            while (job := self._jobs.get()) is not None:
-                fn, future = job
-                if not future.set_running_or_notify_cancel():
-                    continue
-                try:
-                    if self.db.is_closed():
-                        self.db.connect()
-                    future.set_result(fn())
-                except BaseException as exc:  # handed to the waiting script, not lost in this thread
-                    future.set_exception(exc)
-        finally:
-            if not self.db.is_closed():
-                self.db.close()
+        self._worker: _Worker | None = None
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` on this session's connection, or DatabaseUnavailable."""
-        if self.db is None:
+        if self.pool is None:
             self.failed = "no database configured"
         if self.failed:
             raise DatabaseUnavailable(self.failed)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name=f"{self.name}-db", daemon=True)
-            self._thread.start()
+        assert self.pool is not None
+        if self._worker is None:
+            self._worker = self.pool.acquire()
         future: Future[T] = Future()
-        self._jobs.put((lambda: fn(*args, **kwargs), future))
+        self._worker.jobs.put((lambda: fn(*args, **kwargs), future))
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
@@ -84,9 +149,14 @@ class SessionDatabase:
         raise DatabaseUnavailable(self.failed)
 
     def close(self) -> None:
-        """Close the connection once any running query is done; never waits."""
-        if self._thread is not None:
-            self._jobs.put(None)
+        """Give the connection back, or (after a failure) let it close once its query is done; never waits."""
+        worker, self._worker = self._worker, None
+        if worker is None or self.pool is None:
+            return
+        if self.failed:
+            worker.stop()
+        else:
+            self.pool.release(worker)
 
 
 def _utcnow() -> datetime:

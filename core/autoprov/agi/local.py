@@ -14,6 +14,7 @@ from types import FrameType
 
 import peewee
 
+from autoprov.agi.context import ConnectionPool
 from autoprov.agi.runner import Script, run_session
 from autoprov.agi.session import AGISession
 from autoprov.config import Settings
@@ -32,6 +33,7 @@ def run_local(script: str, scripts: Mapping[str, Script], settings: Settings, db
 
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_sighup)
-    status = run_session(session, scripts, settings, db, script=script)
+    pool = ConnectionPool(db, max_idle=0) if db is not None else None
+    status = run_session(session, scripts, settings, pool, script=script)
     log.debug("agi %s ended: %s", script, status)
     return 0 if status in ("SUCCESS", "HANGUP") else 1

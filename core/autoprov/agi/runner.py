@@ -14,9 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import peewee
-
-from autoprov.agi.context import DatabaseUnavailable, ScriptContext, SessionDatabase
+from autoprov.agi.context import ConnectionPool, DatabaseUnavailable, ScriptContext, SessionDatabase
 from autoprov.agi.errors import AGIError, AGIHangup
 from autoprov.agi.session import AGISession
 from autoprov.config import Settings
@@ -49,7 +47,7 @@ def run_session(
     session: AGISession,
     scripts: Mapping[str, Script],
     settings: Settings,
-    db: peewee.Database | None,
+    pool: ConnectionPool | None,
     *,
     script: str | None = None,
     clock: Callable[[], datetime] | None = None,
@@ -58,7 +56,7 @@ def run_session(
 
     The caller closes the streams afterwards; this never raises for anything a call can do.
     """
-    database = SessionDatabase(db, settings.agi.database_timeout, session.name)
+    database = SessionDatabase(pool, settings.agi.database_timeout, session.name)
     try:
         session.read_environment()
         name, params = split_script(script or session.script)

@@ -18,6 +18,7 @@ from datetime import datetime
 
 import peewee
 
+from autoprov.agi.context import ConnectionPool
 from autoprov.agi.runner import Script, run_session
 from autoprov.agi.session import AGISession
 from autoprov.config import Settings
@@ -41,6 +42,7 @@ class FastAGIServer:
         self.scripts = dict(scripts)
         self.settings = settings
         self.db = db
+        self.pool = ConnectionPool(db) if db is not None else None
         self.host = host if host is not None else settings.agi.host
         self.port = port if port is not None else settings.agi.port
         self.session_timeout = session_timeout if session_timeout is not None else settings.agi.session_timeout
@@ -114,6 +116,8 @@ class FastAGIServer:
             while self._live:
                 self._lock.wait(1.0)
             self._lock.notify_all()  # the watchdog ends too
+        if self.pool is not None:
+            self.pool.close()
         return clean
 
     @property
@@ -145,7 +149,7 @@ class FastAGIServer:
         session = AGISession.from_socket(conn, name=f"fastagi#{sid} {addr[0]}:{addr[1]}")
         status = "FAILURE"
         try:
-            status = run_session(session, self.scripts, self.settings, self.db, clock=self.clock)
+            status = run_session(session, self.scripts, self.settings, self.pool, clock=self.clock)
         finally:
             session.close()
             _close(conn)

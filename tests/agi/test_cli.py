@@ -1,0 +1,86 @@
+"""``autoprov cid ...`` and ``autoprov route ...``: the tables admins manage from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from autoprov.agi.tables import CallerName, Route
+from autoprov.cli import build_cli
+from autoprov.plugins import build_plugin_manager
+from autoprov.site import Site
+
+
+@pytest.fixture
+def run(tmp_path: Path, agi_site: Site):  # noqa: ANN201
+    config = tmp_path / "autoprov.toml"
+    config.write_text(f'[database]\nurl = "{agi_site.settings.database.url}"\n')
+    cli = build_cli(build_plugin_manager(load_entry_points=False))
+
+    def run(*args: str, ok: bool = True) -> Result:
+        result = CliRunner().invoke(cli, ["--config", str(config), *args])
+        assert (result.exit_code == 0) is ok, result.output
+        return result
+
+    return run
+
+
+def test_cid_add_list_remove(run, agi_site: Site) -> None:  # noqa: ANN001
+    run("cid", "add", "(555) 123-4567", "Acme Sales")
+    run("cid", "add", "5550001", "First")
+    run("cid", "add", "555-0001", "Replaced")  # same number: the name is replaced
+    assert run("cid", "list").output == "5550001\tReplaced\n5551234567\tAcme Sales\n"
+    run("cid", "remove", "5550001")
+    with agi_site.db.connection_context():
+        assert [(r.number, r.name) for r in CallerName.select()] == [("5551234567", "Acme Sales")]
+    assert "no caller-ID name" in run("cid", "remove", "5550001", ok=False).output
+
+
+@pytest.mark.parametrize("number, name", [("555;1", "x"), ("5551", "two\nlines"), ("5551", ""), ("5551", "x" * 81)])
+def test_cid_add_refuses_bad_values(run, number: str, name: str) -> None:  # noqa: ANN001
+    assert "Error:" in run("cid", "add", number, name, ok=False).output
+
+
+def test_route_add_list_remove(run, agi_site: Site) -> None:  # noqa: ANN001
+    from autoprov.provisioning.tables import Extension
+
+    with agi_site.db.connection_context():
+        Extension.create(user_id="1001", secret="s3cret")
+    result = run("route", "add", "_555XXXX", "group", "1001,1002", "--priority", "10", "--days", "mon-fri",
+                 "--from", "09:00", "--to", "17:00", "--time-zone", "America/New_York",
+                 "--fallback", "external:+15559876", "--description", "office hours")
+    assert result.stdout == "route 1: _555XXXX -> group 1001,1002\n"
+    assert result.stderr == "warning: extension 1002 is not provisioned\n"  # a warning, not a refusal
+    run("route", "add", "5551000", "extension", "1099")
+    listing = run("route", "list").stdout.splitlines()
+    assert listing[0].split("\t")[:4] == ["1", "10", "_555XXXX", "group 1001,1002 else external +15559876"]
+    assert "mon-fri 09:00-17:00 America/New_York" in listing[0]
+    assert listing[1].split("\t")[2:5] == ["5551000", "extension 1099", "always"]
+    run("route", "remove", "1")
+    with agi_site.db.connection_context():
+        assert [r.pattern for r in Route.select()] == ["5551000"]
+    assert "no route 1" in run("route", "remove", "1", ok=False).output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("5551000", "extension", "1001&PJSIP/x"),
+        ("5551000", "voicemail", "1001"),
+        ("555 1000", "extension", "1001"),
+        ("_555[", "extension", "1001"),
+        ("5551000", "extension", "1001", "--days", "weekdays"),
+        ("5551000", "extension", "1001", "--from", "25:00"),
+        ("5551000", "extension", "1001", "--time-zone", "Mars/Olympus"),
+        ("5551000", "extension", "1001", "--fallback", "1002"),
+    ],
+)
+def test_route_add_refuses_what_the_script_could_not_dial(run, args: tuple[str, ...]) -> None:  # noqa: ANN001
+    assert run("route", "add", *args, ok=False).exit_code != 0
+
+
+def test_agi_commands_are_listed(run) -> None:  # noqa: ANN001
+    out = run("agi", "--help").output
+    assert "serve" in out and "run" in out

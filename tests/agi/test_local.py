@@ -1,0 +1,59 @@
+"""``autoprov agi run``: a real process whose stdin/stdout are the AGI streams, as Asterisk's AGI() runs it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from autoprov.agi.tables import CallerName, Route
+from autoprov.agi.testing import local_call
+from autoprov.site import Site
+
+
+def agi_run(tmp_path: Path, database_url: str, script: str, *extra: str, **knobs: object):  # noqa: ANN201
+    config = tmp_path / "autoprov.toml"
+    config.write_text(f'[database]\nurl = "{database_url}"\n[time]\ntime_zone = "Europe/London"\n')
+    argv = [sys.executable, "-m", "autoprov", "-vv", "--config", str(config), "agi", "run", script, *extra]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPROV_")}
+    return local_call(argv, process_env=env, **knobs)  # type: ignore[arg-type]
+
+
+def test_local_cid_name(tmp_path: Path, agi_site: Site) -> None:
+    with agi_site.db.connection_context():
+        CallerName.create(number="5551234", name="Acme Sales")
+    t, proc = agi_run(tmp_path, agi_site.settings.database.url, "cid-name", env={"callerid": "5551234"})
+    assert t.commands == [["SET", "VARIABLE", "CALLERID(name)", "Acme Sales"]]  # nothing else on stdout
+    assert t.status == "SUCCESS" and proc.returncode == 0
+    assert b'>> SET VARIABLE "CALLERID(name)" "Acme Sales"' in proc.stderr  # debug log: stderr only
+
+
+def test_local_route_with_arguments_and_a_hangup(tmp_path: Path, agi_site: Site) -> None:
+    with agi_site.db.connection_context():
+        Route.create(pattern="5551000", dest_type="extension", destination="1001")
+    t, proc = agi_run(tmp_path, agi_site.settings.database.url, "route", "tech=IAX2",
+                      env={"extension": "5551000"}, args=("agi", "run", "route", "tech=IAX2"), hangup_at=3)
+    assert t.executed == [("Dial", "IAX2/1001,30")]
+    assert t.commands[-1][:2] == ["SET", "VARIABLE"]  # dead-safe after the hangup
+    assert proc.returncode == 0
+
+
+def test_local_with_the_database_down_still_speaks_agi(tmp_path: Path) -> None:
+    (tmp_path / "down.db").mkdir()
+    t, proc = agi_run(tmp_path, f"sqlite:///{tmp_path}/down.db", "cid-name", env={"callerid": "5551234"})
+    assert t.commands == [] and t.status == "FAILURE"
+    assert proc.returncode == 1
+
+
+def test_local_with_a_broken_configuration_still_speaks_agi(tmp_path: Path) -> None:
+    config = tmp_path / "broken.toml"
+    config.write_text("[database\nurl = ")
+    argv = [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "run", "cid-name"]
+    t, proc = local_call(argv, env={"callerid": "5551234"})
+    assert t.status == "FAILURE" and t.commands == []
+    assert b"broken.toml" in proc.stderr  # the reason, in Asterisk's log
+
+
+def test_local_unknown_script(tmp_path: Path, agi_site: Site) -> None:
+    t, proc = agi_run(tmp_path, agi_site.settings.database.url, "no-such-script")
+    assert t.status == "FAILURE" and proc.returncode == 1

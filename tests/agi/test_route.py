@@ -1,0 +1,196 @@
+"""Routing incoming calls: patterns and time rules, then the route script over FastAGI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from autoprov.agi.routing import (
+    choose_route,
+    dial_string,
+    in_time_window,
+    parse_days,
+    pattern_regex,
+    validate_destination,
+)
+from autoprov.agi.runner import collect_scripts
+from autoprov.agi.server import FastAGIServer
+from autoprov.agi.tables import Route
+from autoprov.agi.testing import fastagi_call
+from autoprov.db import database, open_database
+from autoprov.site import Site
+
+from .conftest import WEDNESDAY_1030_UTC
+
+Start = Callable[..., FastAGIServer]
+
+
+@pytest.mark.parametrize(
+    "pattern, matches, misses",
+    [
+        ("5551000", ["5551000"], ["55510000", "5551001"]),
+        ("_555XXXX", ["5551000", "5559999"], ["555100", "4551000"]),
+        ("_NXXNXXXXXX", ["2125551234"], ["1125551234", "212555123"]),
+        ("_9.", ["91", "9123"], ["9"]),
+        ("_9!", ["9", "9123"], ["8"]),
+        ("_[1-3]XX", ["100", "399"], ["400"]),
+        ("_+1.", ["+12125551234"], ["12125551234"]),
+    ],
+)
+def test_asterisk_patterns(pattern: str, matches: list[str], misses: list[str]) -> None:
+    regex = pattern_regex(pattern)
+    assert all(regex.match(m) for m in matches)
+    assert not any(regex.match(m) for m in misses)
+
+
+def test_days() -> None:
+    assert parse_days("") == frozenset(range(7))
+    assert parse_days("mon-fri") == frozenset({0, 1, 2, 3, 4})
+    assert parse_days("sat,sun") == frozenset({5, 6})
+    assert parse_days("fri-mon") == frozenset({4, 5, 6, 0})
+    with pytest.raises(ValueError):
+        parse_days("weekdays")
+
+
+def rule(**kw: object) -> Route:
+    defaults = {"id": 1, "pattern": "_X.", "priority": 100, "dest_type": "extension", "destination": "1001",
+                "days": "", "start": "", "end": "", "time_zone": ""}
+    return Route(**{**defaults, **kw})
+
+
+def test_time_windows_use_the_rules_zone_or_the_sites() -> None:
+    office = rule(days="mon-fri", start="09:00", end="17:00")
+    assert in_time_window(office, WEDNESDAY_1030_UTC, "Europe/London")  # 10:30 in London
+    assert not in_time_window(office, WEDNESDAY_1030_UTC, "America/New_York")  # 05:30 there
+    assert not in_time_window(rule(days="mon-fri", start="09:00", end="17:00", time_zone="America/New_York"),
+                              WEDNESDAY_1030_UTC, "Europe/London")
+    # Daylight saving: 08:30 UTC in July is 09:30 in London.
+    assert in_time_window(office, datetime(2024, 7, 10, 8, 30, tzinfo=UTC), "Europe/London")
+    assert not in_time_window(office, datetime(2024, 1, 10, 8, 30, tzinfo=UTC), "Europe/London")
+
+
+def test_a_window_past_midnight_belongs_to_the_day_it_opened() -> None:
+    night = rule(days="fri", start="22:00", end="06:00")
+    assert in_time_window(night, datetime(2024, 1, 12, 23, 0, tzinfo=UTC), "UTC")  # Friday 23:00
+    assert in_time_window(night, datetime(2024, 1, 13, 5, 0, tzinfo=UTC), "UTC")  # Saturday 05:00
+    assert not in_time_window(night, datetime(2024, 1, 12, 5, 0, tzinfo=UTC), "UTC")  # Friday 05:00
+    assert not in_time_window(night, datetime(2024, 1, 13, 23, 0, tzinfo=UTC), "UTC")  # Saturday 23:00
+
+
+def test_choose_route_order() -> None:
+    routes = [
+        rule(id=1, pattern="_X.", priority=100, destination="9000"),
+        rule(id=2, pattern="_555XXXX", priority=100, destination="2000"),
+        rule(id=3, pattern="5551000", priority=100, destination="1000"),
+        rule(id=4, pattern="5551000", priority=10, destination="1500", days="sat,sun"),
+        rule(id=5, pattern="5551000", priority=200, destination="1600", time_zone="Not/AZone"),
+    ]
+    now = WEDNESDAY_1030_UTC
+    assert choose_route(routes, "5551000", now, "UTC").id == 3  # exact beats pattern; weekend rule not now
+    assert choose_route(routes, "5552000", now, "UTC").id == 2  # the longer pattern
+    assert choose_route(routes, "123", now, "UTC").id == 1
+    assert choose_route(routes[2:4], "999", now, "UTC") is None
+
+
+@pytest.mark.parametrize(
+    "dest_type, destination, dial",
+    [
+        ("extension", "1001", "PJSIP/1001"),
+        ("group", "1001, 1002,1003", "PJSIP/1001&PJSIP/1002&PJSIP/1003"),
+        ("external", "+15551234", "Local/+15551234@outbound"),
+    ],
+)
+def test_dial_strings(dest_type: str, destination: str, dial: str) -> None:
+    assert dial_string(dest_type, destination) == dial
+
+
+@pytest.mark.parametrize(
+    "dest_type, destination",
+    [("extension", "1001&PJSIP/evil"), ("extension", "1001,60,tT"), ("group", ""), ("external", "555 1234"),
+     ("external", "5551234@other"), ("voicemail", "1001"), ("extension", "${SHELL(id)}")],
+)
+def test_destinations_that_would_change_the_dial_are_refused(dest_type: str, destination: str) -> None:
+    with pytest.raises(ValueError):
+        validate_destination(dest_type, destination)
+
+
+# -- the script ----------------------------------------------------------------------------------------
+
+
+def add_routes(site: Site, *routes: dict) -> None:
+    with site.db.connection_context():
+        for r in routes:
+            Route.create(**{"dest_type": "extension", **r})
+
+
+def route_call(server: FastAGIServer, query: str = "", **kw: object):  # noqa: ANN201
+    return fastagi_call(server.host, server.port, f"route{query}", **kw)  # type: ignore[arg-type]
+
+
+def test_route_dials_the_extension_for_the_did(agi_site: Site, start_server: Start) -> None:
+    add_routes(agi_site, {"pattern": "5551000", "destination": "1001", "ring_timeout": 20})
+    server = start_server(agi_site)
+    t = route_call(server, env={"extension": "5551000"}, variables={"DIALSTATUS": "ANSWER"})
+    assert t.executed == [("Dial", "PJSIP/1001,20")]
+    assert t.variables["ROUTE_STATUS"] == "ROUTED" and t.variables["ROUTE_DIALSTATUS"] == "ANSWER"
+    assert t.status == "SUCCESS"
+
+
+def test_route_by_time_of_day_and_ring_group(agi_site: Site, start_server: Start) -> None:
+    add_routes(
+        agi_site,
+        {"pattern": "_555XXXX", "priority": 10, "dest_type": "group", "destination": "1001,1002",
+         "days": "mon-fri", "start": "09:00", "end": "17:00"},  # the site's zone: Europe/London
+        {"pattern": "_555XXXX", "priority": 20, "dest_type": "extension", "destination": "1099"},
+    )
+    office = start_server(agi_site)  # Wednesday 10:30 London
+    t = route_call(office, "?tech=SIP", env={"extension": "s", "dnid": "5551234"})
+    assert t.executed == [("Dial", "SIP/1001&SIP/1002,30")]
+    night = start_server(agi_site, clock=lambda: datetime(2024, 1, 10, 20, 0, tzinfo=UTC))
+    t = route_call(night, env={"extension": "5551234"})
+    assert t.executed == [("Dial", "PJSIP/1099,30")]
+
+
+def test_route_falls_back_when_nobody_answers(agi_site: Site, start_server: Start) -> None:
+    add_routes(agi_site, {"pattern": "5551000", "destination": "1001", "fallback_type": "external",
+                          "fallback": "+15559876"})
+    server = start_server(agi_site)
+    t = route_call(server, "?outbound=to-pstn", env={"extension": "5551000"}, variables={"DIALSTATUS": "NOANSWER"})
+    assert t.executed == [("Dial", "PJSIP/1001,30"), ("Dial", "Local/+15559876@to-pstn,30")]
+    assert t.variables["ROUTE_STATUS"] == "FALLBACK"
+
+
+def test_no_route_uses_the_dialplans_fallback(agi_site: Site, start_server: Start) -> None:
+    server = start_server(agi_site)
+    t = route_call(server, "?fallback=PJSIP/operator", env={"extension": "5550000"})
+    assert t.executed == [("Dial", "PJSIP/operator,30")]
+    assert t.variables["ROUTE_STATUS"] == "NOROUTE" and t.status == "SUCCESS"
+    t = route_call(server, env={"extension": "5550000"})
+    assert t.executed == [] and t.variables["ROUTE_STATUS"] == "NOROUTE"
+
+
+def test_route_with_the_database_down(tmp_path: Path, agi_site: Site) -> None:
+    (tmp_path / "down.db").mkdir()
+    down = open_database(f"sqlite:///{tmp_path}/down.db")
+    server = FastAGIServer(collect_scripts(agi_site.plugins), agi_site.settings, down, host="127.0.0.1", port=0)
+    server.start()
+    try:
+        t = route_call(server, "?fallback=PJSIP/operator", env={"extension": "5551000"})
+    finally:
+        server.shutdown(5)
+        database.initialize(agi_site.db)
+    assert t.executed == [("Dial", "PJSIP/operator,30")]
+    assert t.variables["ROUTE_STATUS"] == "UNAVAILABLE"
+    assert t.status == "FAILURE"  # AGISTATUS tells the dialplan, after the call went on
+
+
+def test_caller_hangs_up_during_dial(agi_site: Site, start_server: Start) -> None:
+    add_routes(agi_site, {"pattern": "5551000", "destination": "1001", "fallback_type": "extension",
+                          "fallback": "1002"})
+    server = start_server(agi_site)
+    t = route_call(server, env={"extension": "5551000"}, hangup_at=2, variables={"DIALSTATUS": "CANCEL"})
+    assert t.executed == [("Dial", "PJSIP/1001,30")]  # no fallback for a caller who is gone
+    assert t.variables["ROUTE_STATUS"] == "ROUTED"  # SET VARIABLE still works after hangup
