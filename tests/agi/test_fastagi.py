@@ -236,3 +236,17 @@ def test_a_plugin_adds_a_script(agi_site: Site, start_server: Start) -> None:
         assert t.variables["GREETING"] == "hello world"
     finally:
         agi_site.plugins.unregister(name="extra-scripts")
+
+
+def test_cid_name_and_route_on_each_database_backend(site: Site, start_server: Start) -> None:
+    """The same calls against SQLite and (in CI) PostgreSQL, through pooled per-session connections."""
+    from autoprov.agi.tables import Route
+
+    add_names(site, n5551234="Acme Sales")
+    with site.db.connection_context():
+        Route.create(pattern="_555XXXX", dest_type="group", destination="1001,1002")
+    server = start_server(site)
+    for _ in range(3):  # later calls reuse the connections the first ones opened
+        assert call(server, env={"callerid": "5551234"}).variables["CALLERID(name)"] == "Acme Sales"
+        t = call(server, "route", env={"extension": "5550000"})
+        assert t.executed == [("Dial", "PJSIP/1001&PJSIP/1002,30")]
