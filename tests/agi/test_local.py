@@ -57,3 +57,52 @@ def test_local_with_a_broken_configuration_still_speaks_agi(tmp_path: Path) -> N
 def test_local_unknown_script(tmp_path: Path, agi_site: Site) -> None:
     t, proc = agi_run(tmp_path, agi_site.settings.database.url, "no-such-script")
     assert t.status == "FAILURE" and proc.returncode == 1
+
+
+def test_agi_serve_as_a_process_finishes_live_calls_on_sigterm(tmp_path: Path, agi_site: Site) -> None:
+    import signal
+    import socket
+    import subprocess
+    import threading
+    import time
+
+    from autoprov.agi.testing import ScriptedAsterisk, environment, fastagi_call
+
+    with agi_site.db.connection_context():
+        CallerName.create(number="5551234", name="Acme Sales")
+        Route.create(pattern="5551000", dest_type="extension", destination="1001")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "autoprov.toml"
+    config.write_text(f'[database]\nurl = "{agi_site.settings.database.url}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPROV_")}
+    proc = subprocess.Popen([sys.executable, "-m", "autoprov", "--config", str(config), "agi", "serve",
+                             "--port", str(port), "--grace", "20"], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "agi serve did not start"
+                time.sleep(0.1)
+        t = fastagi_call("127.0.0.1", port, "cid-name", env={"callerid": "5551234"})
+        assert t.variables["CALLERID(name)"] == "Acme Sales"
+        # A call in the middle of a 2-second Dial when the service is stopped still completes.
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        peer = ScriptedAsterisk(sock.recv, sock.sendall, exec_delay=2.0, variables={"DIALSTATUS": "ANSWER"})
+        call = threading.Thread(target=lambda: peer.run(environment("route", extension="5551000")))
+        call.start()
+        while not peer.t.executed:  # the Dial is under way
+            assert call.is_alive()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        call.join(30)
+        sock.close()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert peer.t.variables["ROUTE_STATUS"] == "ROUTED" and peer.t.status == "SUCCESS"

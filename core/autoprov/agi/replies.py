@@ -146,7 +146,7 @@ class ReplyReader:
                 continue
             return line
 
-    def _usage_block(self, first: str) -> str:
+    def _usage_block(self) -> str:
         """The rest of a ``520-`` block, up to and including its end line; returns the usage text."""
         usage: list[str] = []
         while True:
@@ -173,7 +173,7 @@ class ReplyReader:
             if code == 200:
                 return parse_result(line, tuple(interim))
             if code == 520:
-                raise AGIUsageError(text, 520, self._usage_block(line) if continued else "")
+                raise AGIUsageError(text, 520, self._usage_block() if continued else "")
             if continued:  # another multi-line reply: skip to its end so later replies stay in step
                 while not self._next_line(keep_blank=True).startswith(f"{code} "):
                     pass

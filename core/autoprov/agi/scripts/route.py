@@ -67,6 +67,7 @@ def route(session: AGISession, ctx: ScriptContext) -> None:
                     status = "FALLBACK"
                     dialstatus = _dial(session, fallback, chosen.ring_timeout)
     if chosen is None and ctx.params.get("fallback") and not session.hung_up:
-        dialstatus = _dial(session, ctx.params["fallback"], int(ctx.params.get("timeout", "30") or 30))
+        timeout = ctx.params.get("timeout", "")
+        dialstatus = _dial(session, ctx.params["fallback"], int(timeout) if timeout.isdigit() else 30)
     session.set_variable("ROUTE_STATUS", status)
     session.set_variable("ROUTE_DIALSTATUS", dialstatus)
