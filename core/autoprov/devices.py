@@ -43,6 +43,19 @@ class PhoneView:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One contact of a phone's directory: company (from an extension) or the phone user's own.
+
+    ``extra`` holds the format's other per-contact fields in order (Polycom: speed dial, ring tone, ...).
+    """
+
+    first_name: str
+    last_name: str
+    contact: str  # number or SIP URI
+    extra: tuple[tuple[str, str], ...] = ()
+
+
 class DeviceModel(ABC):
     """A phone model. Subclasses set the class attributes or pass them to ``__init__``."""
 
@@ -105,6 +118,14 @@ class DeviceModel(ABC):
     @abstractmethod
     def render_phone_config(self, phone: PhoneView) -> bytes:
         """One phone's config, from the database."""
+
+    def render_directory(self, entries: list[DirectoryEntry]) -> bytes | None:
+        """The contact directory file with these entries, within the format's limits; None: no directory."""
+        return None
+
+    def parse_directory(self, body: bytes) -> list[DirectoryEntry]:
+        """The entries of a directory file the phone uploaded (well-formed XML, checked before it was stored)."""
+        return []
 
     def generated_files(self) -> dict[str, str]:
         """File names under ``/prov/<model>/`` that are rendered rather than served from firmware, by role."""

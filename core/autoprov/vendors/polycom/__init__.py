@@ -8,6 +8,7 @@ shared one with ``<%inherit file="/templates/NAME.mako"/>``.
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
@@ -15,8 +16,9 @@ from urllib.parse import urlsplit
 
 from mako.lookup import TemplateLookup
 
-from autoprov.devices import DeviceModel, PhoneView
+from autoprov.devices import DeviceModel, DirectoryEntry, PhoneView
 from autoprov.timezones import polycom_time_settings
+from autoprov.xmlsafe import truncate_utf8
 
 BASE_TEMPLATES = Path(__file__).parent / "templates"
 
@@ -29,6 +31,12 @@ SERVER_TYPES = {"http": "2", "https": "3"}
 MASTER = "000000000000.cfg"
 SITE = "site.cfg"
 DEVICE = "device.cfg"
+
+# Directory fields the phone stores in at most 40 bytes of UTF-8, and the tag names it uses for the others.
+DIRECTORY_TEXT_LIMIT = 40
+DIRECTORY_LIMITED = ("fn", "ln", "lb")
+_DIRECTORY_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+_LINE_BREAKS = re.compile(r"[\t\r\n]+")
 
 
 class PolycomModel(DeviceModel):
@@ -136,3 +144,41 @@ class PolycomModel(DeviceModel):
             "site": self.render_site_config,
             "device": self.render_device_config,
         }[role]()
+
+    # --- Contact directory ---------------------------------------------------------------------
+    def render_directory(self, entries: list[DirectoryEntry]) -> bytes:
+        items = [
+            (
+                _directory_text("fn", e.first_name),
+                _directory_text("ln", e.last_name),
+                _one_line(e.contact),
+                [(tag, _directory_text(tag, value)) for tag, value in e.extra if _DIRECTORY_TAG.fullmatch(tag)],
+            )
+            for e in entries
+        ]
+        return self._render("directory.xml.mako", items=items)
+
+    def parse_directory(self, body: bytes) -> list[DirectoryEntry]:
+        entries = []
+        for item in ET.fromstring(body).iter("item"):
+            fields = [(child.tag, (child.text or "").strip()) for child in item if isinstance(child.tag, str)]
+            named = dict(fields)
+            entries.append(
+                DirectoryEntry(
+                    first_name=named.get("fn", ""),
+                    last_name=named.get("ln", ""),
+                    contact=named.get("ct", ""),
+                    extra=tuple((tag, value) for tag, value in fields if tag not in ("fn", "ln", "ct")),
+                )
+            )
+        return entries
+
+
+def _one_line(text: str) -> str:
+    return _LINE_BREAKS.sub(" ", text).strip()
+
+
+def _directory_text(tag: str, text: str) -> str:
+    """A field as the phone can hold it: one line; names and labels cut to 40 bytes on a character boundary."""
+    text = _one_line(text)
+    return truncate_utf8(text, DIRECTORY_TEXT_LIMIT) if tag in DIRECTORY_LIMITED else text

@@ -1,0 +1,179 @@
+"""Commands: ``autoprov logs show|files|prune``, ``autoprov overrides|contacts show|history|clear``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+
+import click
+
+from autoprov import hookimpl
+from autoprov.cli import pass_site
+from autoprov.mac import InvalidMac, normalize_mac
+from autoprov.phonefiles import logs, storedfiles
+from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, Kind
+from autoprov.phonefiles.tables import LogFile, LogLine, StoredFile
+from autoprov.provisioning.tables import utcnow
+from autoprov.site import Site
+
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+LEVELS = "debug, 1, 2, 3, 4 (warning), 5 (error), 6 (fatal)"
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w``."""
+    m = _DURATION.fullmatch(text.strip())
+    if m is None:
+        raise click.BadParameter(f"{text!r} is not a duration such as 30d, 12h or 90m")
+    return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def parse_since(text: str) -> dt.datetime:
+    """A duration back from now (``2h``) or a date/time (``2025-01-31``, ``2025-01-31T08:00``)."""
+    if _DURATION.fullmatch(text.strip()):
+        return utcnow() - parse_duration(text)
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither a duration (2h, 7d) nor a date (2025-01-31T08:00)") from None
+
+
+def _mac(value: str) -> str:
+    try:
+        return normalize_mac(value)
+    except InvalidMac as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def format_line(line: LogLine) -> str:
+    if not line.parsed:
+        return f"{line.received_at:%Y-%m-%d %H:%M:%S} {line.file} RAW {line.message}"
+    if line.phone_time is not None:
+        when = f"{line.phone_time:%Y-%m-%d %H:%M:%S}"
+    elif line.uptime is not None:
+        when = f"boot+{line.uptime:.3f}s"
+    else:
+        when = line.stamp or "?"
+    level = "*" if line.level is None else str(line.level)
+    return f"{when} {line.file} {line.module or '':<5} {level} {line.message}"
+
+
+# --- logs -------------------------------------------------------------------------------------------------
+
+@click.group("logs")
+def logs_group() -> None:
+    """Log files phones upload, stored line by line."""
+
+
+@logs_group.command("show")
+@click.argument("mac")
+@click.option("--file", "file", help="Only this file: app, boot, ... (<mac>-<file>.log).")
+@click.option("--level", type=click.IntRange(0, 6), help=f"Only lines at this level or above ({LEVELS}).")
+@click.option("--since", help="Only lines since a time ago (2h, 7d) or a date/time (2025-01-31T08:00).")
+@click.option("--grep", help="Only lines whose message contains this text (case-insensitive).")
+@click.option("--limit", default=200, show_default=True, help="The newest N lines; 0 for all.")
+@pass_site
+def logs_show(site: Site, mac: str, file: str | None, level: int | None, since: str | None, grep: str | None,
+              limit: int) -> None:
+    """A phone's log lines, oldest first (times are the phone's own where it wrote one)."""
+    since_time = parse_since(since) if since else None
+    for line in logs.query_lines(_mac(mac), file, level, since_time, grep, limit or None):
+        click.echo(format_line(line))
+
+
+@logs_group.command("files")
+@click.argument("mac", required=False)
+@pass_site
+def logs_files(site: Site, mac: str | None) -> None:
+    """Log files uploaded (all phones, or one): stored length, generation, last upload."""
+    query = LogFile.select().order_by(LogFile.mac, LogFile.name)
+    if mac:
+        query = query.where(LogFile.mac == _mac(mac))
+    for f in query:
+        updated = f"{f.updated:%Y-%m-%d %H:%M:%S}"
+        click.echo(f"{f.mac}-{f.name}.log\t{f.received} bytes\tgeneration {f.generation}\tupdated {updated}")
+
+
+@logs_group.command("prune")
+@click.option("--older-than", "older_than", help="Age, e.g. 30d (default: [uploads] log_retention_days).")
+@pass_site
+def logs_prune(site: Site, older_than: str | None) -> None:
+    """Delete log lines uploaded longer ago than this."""
+    if older_than:
+        age = parse_duration(older_than)
+    elif site.settings.uploads.log_retention_days > 0:
+        age = dt.timedelta(days=site.settings.uploads.log_retention_days)
+    else:
+        raise click.ClickException("log_retention_days is 0 (keep forever): give --older-than")
+    removed = logs.prune(site.db, age)
+    click.echo(f"pruned {removed} log line(s) uploaded before {utcnow() - age:%Y-%m-%d %H:%M:%S} UTC")
+
+
+# --- overrides and contacts: one group per kind, built by one function ----------------------------------
+
+def stored_files_group(kind: Kind, help_text: str) -> click.Group:
+    group = click.Group(kind.directory, help=help_text)
+    file_option = click.option("--file", "name", type=click.Choice(kind.names), help="One file (default: all).")
+
+    @group.command("show")
+    @click.argument("mac")
+    @file_option
+    @click.option("--version", type=int, help="An earlier version (see history).")
+    @pass_site
+    def show(site: Site, mac: str, name: str | None, version: int | None) -> None:
+        """Print what is served to the phone now (or an earlier version)."""
+        mac = _mac(mac)
+        shown = False
+        for file_name in (name,) if name else kind.names:
+            if version is None:
+                row = storedfiles.current(mac, kind, file_name)
+            else:
+                row = StoredFile.get_or_none(StoredFile.mac == mac, StoredFile.directory == kind.directory,
+                                             StoredFile.name == file_name, StoredFile.version == version)
+            if row is None or row.content is None:
+                continue
+            when = f"{row.stored_at:%Y-%m-%d %H:%M:%S}"
+            click.echo(f"==> {kind.directory}/{mac}-{file_name} (version {row.version}, {when})")
+            click.echo(storedfiles.content_of(row).decode("utf-8", errors="replace"))
+            shown = True
+        if not shown:
+            raise click.ClickException(f"nothing stored in {kind.directory}/ for {mac}")
+
+    @group.command("history")
+    @click.argument("mac")
+    @file_option
+    @click.option("--diff", is_flag=True, help="Show what each version changed.")
+    @pass_site
+    def history(site: Site, mac: str, name: str | None, diff: bool) -> None:
+        """Every version the phone (or the admin's clear) stored, oldest first."""
+        previous: dict[str, list[str]] = {}
+        for row in storedfiles.history(_mac(mac), kind, name):
+            what = "CLEARED" if row.content is None else f"{row.size} bytes sha256 {row.sha256[:12]}"
+            click.echo(f"{row.name} v{row.version} {row.stored_at:%Y-%m-%d %H:%M:%S} {what} from {row.source}")
+            if diff:
+                text = b"" if row.content is None else storedfiles.content_of(row)
+                lines = text.decode("utf-8", "replace").splitlines()
+                for d in difflib.unified_diff(previous.get(row.name, []), lines, lineterm="", n=1):
+                    click.echo(f"    {d}")
+                previous[row.name] = lines
+
+    @group.command("clear")
+    @click.argument("mac")
+    @file_option
+    @pass_site
+    def clear(site: Site, mac: str, name: str | None) -> None:
+        """Stop serving the phone's files (history is kept)."""
+        mac = _mac(mac)
+        cleared = storedfiles.clear(site.db, mac, kind, (name,) if name else None)
+        click.echo(f"cleared {', '.join(cleared)} for {mac}" if cleared else f"nothing to clear for {mac}")
+
+    return group
+
+
+@hookimpl
+def autoprov_register_commands(cli: click.Group) -> None:
+    cli.add_command(logs_group)
+    cli.add_command(stored_files_group(OVERRIDES, "Settings users changed on their phones (served back at boot)."))
+    cli.add_command(stored_files_group(CONTACTS, "Phones' own directories (merged with the company directory)."))

@@ -1,0 +1,112 @@
+"""Small XML files a phone writes (local setting overrides, personal contacts): size-limited, checked to be
+well-formed, stored per phone with every version kept, served back as the newest version.
+
+A re-upload of the same bytes adds no version. ``clear`` adds an empty version (content None), so the
+history shows when the admin cleared the file and what it held before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from xml.parsers import expat
+
+import peewee
+from werkzeug.wrappers import Request
+
+from autoprov.phonefiles.tables import StoredFile
+from autoprov.phonefiles.transactions import write_transaction
+from autoprov.provisioning.tables import utcnow
+
+ATTEMPTS = 3  # concurrent writers of one file on PostgreSQL: the loser of the version number retries
+
+
+class InvalidXml(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A directory of phone-written files and the names a phone may write there (``<mac>-<name>``)."""
+
+    directory: str
+    names: tuple[str, ...]
+
+
+OVERRIDES = Kind("overrides", ("phone.cfg", "web.cfg"))
+CONTACTS = Kind("contacts", ("directory.xml",))
+
+
+def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes (Werkzeug answers 413 past it, by Content-Length or not)."""
+    request.max_content_length = limit
+    return request.get_data(cache=False)
+
+
+def check_xml(body: bytes) -> None:
+    """Raise InvalidXml unless ``body`` is one well-formed XML document without a DTD (no entity tricks)."""
+    parser = expat.ParserCreate()
+
+    def refuse_dtd(*args: object) -> None:
+        raise InvalidXml("a DOCTYPE is not accepted")
+
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise InvalidXml(f"not well-formed XML: {exc}") from None
+
+
+def current(mac: str, kind: Kind, name: str) -> StoredFile | None:
+    """The newest version, or None if there is none or it was cleared."""
+    row = (
+        StoredFile.select()
+        .where(StoredFile.mac == mac, StoredFile.directory == kind.directory, StoredFile.name == name)
+        .order_by(StoredFile.version.desc())
+        .first()
+    )
+    return row if row is not None and row.content is not None else None
+
+
+def content_of(row: StoredFile) -> bytes:
+    return bytes(row.content)  # PostgreSQL hands bytea back as a memoryview
+
+
+def store(db: peewee.Database, mac: str, kind: Kind, name: str, content: bytes | None, source: str) -> bool:
+    """Add a version (``content`` None clears); False if the file already is exactly that."""
+    digest = hashlib.sha256(content).hexdigest() if content is not None else ""
+    for attempt in range(ATTEMPTS):
+        try:
+            with write_transaction(db):
+                latest = (
+                    StoredFile.select(StoredFile.version, StoredFile.sha256, StoredFile.content.is_null().alias("gone"))
+                    .where(StoredFile.mac == mac, StoredFile.directory == kind.directory, StoredFile.name == name)
+                    .order_by(StoredFile.version.desc())
+                    .first()
+                )
+                if latest is None and content is None:
+                    return False
+                if latest is not None and latest.sha256 == digest and bool(latest.gone) == (content is None):
+                    return False
+                StoredFile.create(
+                    mac=mac, directory=kind.directory, name=name, version=(latest.version if latest else 0) + 1,
+                    content=content, size=len(content or b""), sha256=digest, stored_at=utcnow(), source=source[:300],
+                )
+                return True
+        except peewee.IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+    return False  # not reached
+
+
+def history(mac: str, kind: Kind, name: str | None = None) -> list[StoredFile]:
+    query = StoredFile.select().where(StoredFile.mac == mac, StoredFile.directory == kind.directory)
+    if name:
+        query = query.where(StoredFile.name == name)
+    return list(query.order_by(StoredFile.name, StoredFile.version))
+
+
+def clear(db: peewee.Database, mac: str, kind: Kind, names: tuple[str, ...] | None = None) -> list[str]:
+    """Stop serving the phone's files (all of the kind by default); the names that were cleared."""
+    return [name for name in names or kind.names if store(db, mac, kind, name, None, "admin: clear")]

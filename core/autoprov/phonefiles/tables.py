@@ -1,0 +1,78 @@
+"""Tables for what phones upload. Everything keys on the MAC string, not on ``Phone``: a phone that is not
+(yet) in the database still has its uploads kept."""
+
+from __future__ import annotations
+
+import peewee
+
+from autoprov import hookimpl
+from autoprov.db import BaseModel
+from autoprov.provisioning.tables import utcnow
+from autoprov.schema import Migration, create_tables
+
+
+class LogFile(BaseModel):
+    """Upload state of one phone's log file (``<mac>-<name>.log``): what has been received, so every line is
+    stored exactly once however the phone uploads (see ``autoprov.phonefiles.logs``)."""
+
+    mac = peewee.CharField(max_length=12)
+    name = peewee.CharField(max_length=64)  # "app", "boot", ...
+    generation = peewee.IntegerField(default=1)  # +1 when the phone's file was rotated (content no longer a prefix)
+    received = peewee.BigIntegerField(default=0)  # bytes of this generation received, pending included
+    fingerprint = peewee.CharField(max_length=16, default="")  # of those bytes; see logs.Fingerprint
+    checkpoints = peewee.TextField(default="{}")  # JSON {length: fingerprint} where recent uploads ended
+    pending = peewee.BlobField(default=b"")  # the last line so far, no newline yet
+    updated = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("mac", "name"), True),)
+
+
+class LogLine(BaseModel):
+    """One line of a phone's log. Unparsed lines have ``parsed`` False and the whole line in ``message``."""
+
+    id = peewee.BigAutoField()
+    mac = peewee.CharField(max_length=12)
+    file = peewee.CharField(max_length=64)
+    generation = peewee.IntegerField()
+    received_at = peewee.DateTimeField(index=True)  # upload time (UTC): pruning and the fallback for --since
+    parsed = peewee.BooleanField()
+    stamp = peewee.CharField(max_length=32, null=True)  # the time field as the phone wrote it
+    phone_time = peewee.DateTimeField(null=True)  # decoded wall-clock time, phone's local zone
+    uptime = peewee.DoubleField(null=True)  # seconds since boot, for lines written before the clock was set
+    module = peewee.CharField(max_length=16, null=True)
+    level = peewee.SmallIntegerField(null=True)  # 0 debug .. 6 fatal; None for "*" and for unparsed lines
+    missed = peewee.IntegerField(null=True)
+    message = peewee.TextField()
+
+    class Meta:
+        # One phone's lines in order, with or without a file: stays fast with millions of lines.
+        indexes = ((("mac", "id"), False), (("mac", "file", "id"), False))
+
+
+class StoredFile(BaseModel):
+    """One version of a file a phone wrote (overrides, contacts). The newest version is what is served;
+    ``content`` None is a version that clears the file (the admin's ``clear``)."""
+
+    mac = peewee.CharField(max_length=12)
+    directory = peewee.CharField(max_length=32)  # "overrides" or "contacts"
+    name = peewee.CharField(max_length=64)  # "phone.cfg", "web.cfg", "directory.xml"
+    version = peewee.IntegerField()
+    content = peewee.BlobField(null=True)
+    size = peewee.IntegerField(default=0)
+    sha256 = peewee.CharField(max_length=64, default="")
+    stored_at = peewee.DateTimeField(default=utcnow)
+    source = peewee.CharField(max_length=300, default="")  # who wrote it: IP and User-Agent, or "admin"
+
+    class Meta:
+        indexes = ((("mac", "directory", "name", "version"), True),)
+
+
+@hookimpl
+def autoprov_migrations() -> list[Migration]:
+    return [
+        Migration(
+            "phonefiles", 1, "phone log lines and upload state, stored overrides and contacts",
+            create_tables(LogFile, LogLine, StoredFile),
+        ),
+    ]

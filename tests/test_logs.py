@@ -1,0 +1,338 @@
+"""Phones upload their logs; every line lands in the database exactly once, whichever way it is sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import threading
+
+import pytest
+import requests
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from autoprov.phonefiles import logs
+from autoprov.phonefiles.logparse import decode_time, parse_line
+from autoprov.phonefiles.tables import LogFile, LogLine
+from autoprov.provisioning.tables import Sighting
+from tests import uploads_helpers
+from tests.conftest import autoprov, write_config
+from tests.phones import headers, user_agent
+from tests.uploads_helpers import (
+    MODEL,
+    head_log,
+    log_lines,
+    log_path,
+    put_log,
+    send_cut_off,
+    stored_messages,
+)
+
+MAC = "0004f2aabbcc"
+busy_server = uploads_helpers.busy_server
+UPLOADED = dt.datetime(2025, 1, 1, 0, 30)
+
+
+# --- Parsing one line --------------------------------------------------------------------------------------
+
+def test_line_fields_are_decoded():
+    rec = parse_line("1015152006|lldp |4|03|Ignoring corrupt LLDP packet.", dt.datetime(2024, 10, 15, 16, 0))
+    assert rec.parsed and rec.module == "lldp" and rec.level == 4 and rec.missed == 3
+    assert rec.phone_time == dt.datetime(2024, 10, 15, 15, 20, 6)
+    assert rec.message == "Ignoring corrupt LLDP packet."
+
+
+def test_year_of_a_stamp_is_the_one_nearest_the_upload():
+    # Uploaded just after New Year: a 31 December line is last year's, a 1 January one this year's.
+    assert decode_time("1231235900", UPLOADED) == dt.datetime(2024, 12, 31, 23, 59)
+    assert decode_time("0101002000", UPLOADED) == dt.datetime(2025, 1, 1, 0, 20)
+    # A phone a few hours ahead (its own zone) is not pushed a year back.
+    assert decode_time("0101090000", UPLOADED) == dt.datetime(2025, 1, 1, 9, 0)
+    # 29 February exists only in leap years.
+    assert decode_time("0229120000", dt.datetime(2025, 3, 1)) == dt.datetime(2024, 2, 29, 12, 0)
+
+
+def test_other_time_forms_and_lines_that_do_not_fit():
+    boot = parse_line("011511.006|so   |*|00|Starting", UPLOADED)
+    assert boot.uptime == pytest.approx(11511.006) and boot.phone_time is None and boot.level is None
+    # YYMMDDHHMM: month 25 rules out MMDDHHMMSS.
+    assert parse_line("2501151200|sip  |2|00|x", dt.datetime(2025, 1, 16)).phone_time == dt.datetime(2025, 1, 15, 12)
+    assert parse_line("1015152006|sip  |3|00|a|b|c", UPLOADED).message == "a|b|c"
+    for raw in ("", "garbage", "1015152006|toolongmodule|3|00|x", "1015152006|sip|9|00|x"):
+        rec = parse_line(raw, UPLOADED)
+        assert not rec.parsed and rec.message == raw
+    # Valid shape, impossible time: the fields are kept, the time is not invented.
+    odd = parse_line("9999999999|sip  |3|00|x", UPLOADED)
+    assert odd.parsed and odd.phone_time is None and odd.stamp == "9999999999"
+
+
+# --- Whole-file uploads ------------------------------------------------------------------------------------
+
+def test_whole_file_reuploads_store_each_line_once(client, db):
+    lines = log_lines(30)
+    for upto in (10, 10, 25, 30, 30):  # the phone re-sends its growing file, sometimes unchanged
+        r = put_log(client, MAC, b"".join(lines[:upto]))
+        assert r.status_code == 200, r.data
+    assert stored_messages(MAC, "app") == [f"event number {n}: registered line 1" for n in range(30)]
+    row = LogLine.get(LogLine.mac == MAC, LogLine.message == "event number 7: registered line 1")
+    assert (row.file, row.module, row.level, row.missed, row.parsed) == ("app", "lldp", 0, 0, True)
+
+
+def test_a_line_without_its_newline_waits_for_the_rest(client, db):
+    assert put_log(client, MAC, b"1015152006|sip  |3|00|first\n1015152007|sip  |3|00|sec").status_code == 200
+    assert stored_messages(MAC) == ["first"]
+    assert head_log(client, MAC).headers["Content-Length"] == str(len(b"1015152006|sip  |3|00|first\n") + 25)
+    put_log(client, MAC, b"1015152006|sip  |3|00|first\n1015152007|sip  |3|00|second\n")
+    assert stored_messages(MAC) == ["first", "second"]
+
+
+def test_a_rotated_file_starts_a_new_generation(client, db):
+    old = b"".join(log_lines(5)) + b"1015000000|sip  |3|00|unfinished"
+    put_log(client, MAC, old)
+    new = b"".join(log_lines(3, start=100))  # shorter and different: the phone started a new file
+    put_log(client, MAC, new)
+    put_log(client, MAC, new + b"".join(log_lines(2, start=103)))
+    messages = stored_messages(MAC)
+    assert len(messages) == 5 + 1 + 5 and "unfinished" in messages  # the old file's last line is not lost
+    assert LogFile.get(LogFile.mac == MAC).generation == 2
+    assert LogLine.select().where(LogLine.generation == 2).count() == 5
+
+
+def test_a_late_repeat_of_an_earlier_upload_adds_nothing(client, db):
+    lines = log_lines(20)
+    put_log(client, MAC, b"".join(lines[:8]))
+    put_log(client, MAC, b"".join(lines[:20]))
+    put_log(client, MAC, b"".join(lines[:8]))  # a retry that arrives after the longer upload
+    assert len(stored_messages(MAC)) == 20
+    assert LogFile.get(LogFile.mac == MAC).generation == 1
+
+
+def test_a_boot_log_from_a_new_boot_with_the_same_first_lines_is_new(client, db):
+    boot = [b"000001.100|so   |3|00|Booting\n", b"000002.200|so   |3|00|Network up\n"]
+    put_log(client, MAC, b"".join(boot) + b"000003.000|cfg  |3|00|config A\n", name="boot")
+    put_log(client, MAC, b"".join(boot) + b"000003.000|cfg  |3|00|config B\n", name="boot")
+    assert stored_messages(MAC, "boot") == ["Booting", "Network up", "config A", "Booting", "Network up", "config B"]
+
+
+# --- HEAD and appending uploads ---------------------------------------------------------------------------
+
+def test_head_then_content_range_append(client, db):
+    assert head_log(client, MAC).status_code == 404  # nothing yet: the phone sends the whole file
+    lines = log_lines(40)
+    first = b"".join(lines[:10])
+    assert put_log(client, MAC, first).status_code == 200
+    stored = 0
+    for upto in (10, 22, 40):
+        r = head_log(client, MAC)
+        assert r.status_code == 200 and r.data == b""
+        stored = int(r.headers["Content-Length"])
+        tail = b"".join(lines[:upto])[stored:]
+        if tail:
+            assert put_log(client, MAC, tail, start=stored).status_code == 200
+    assert len(stored_messages(MAC)) == 40 and len(set(stored_messages(MAC))) == 40
+
+
+def test_appends_that_do_not_fit_are_refused_with_the_stored_length(client, db):
+    lines = log_lines(10)
+    data = b"".join(lines)
+    size = len(lines[0])  # all lines of this test have the same length
+    put_log(client, MAC, data[: size * 4])
+    stored = size * 4
+    gap = put_log(client, MAC, data[stored + 10 :], start=stored + 10)
+    assert gap.status_code == 416 and gap.headers["Content-Range"] == f"bytes */{stored}"
+    inside = put_log(client, MAC, data[5:], start=5)  # not where an upload ended: cannot be checked
+    assert inside.status_code == 409 and gap.headers["Content-Range"] == f"bytes */{stored}"
+    other = put_log(client, MAC, b"X" * stored + data[stored:], start=0)  # does not match what is stored
+    assert other.status_code == 409
+    assert len(stored_messages(MAC)) == 4
+    assert put_log(client, MAC, data[stored : size * 7], start=stored).status_code == 200
+    # A repeated append (the phone missed our answer) that starts where an upload ended is checked, and only
+    # what follows the stored length is new.
+    assert put_log(client, MAC, data[stored:], start=stored).status_code == 200
+    assert stored_messages(MAC) == [f"event number {n}: registered line 1" for n in range(10)]
+
+
+def test_content_range_must_match_the_body(client):
+    h = headers(MODEL, **{}) | {"Content-Range": "bytes 0-99/*"}
+    assert client.put(log_path(MAC), data=b"short\n", headers=h).status_code == 400
+    h["Content-Range"] = "lines 1-2"
+    assert client.put(log_path(MAC), data=b"short\n", headers=h).status_code == 400
+
+
+# --- Limits and hostile input ------------------------------------------------------------------------------
+
+def test_bodies_over_the_limit_get_413_and_store_nothing(site, client, db):
+    site.settings.uploads.max_log_bytes = 1000
+    big = b"".join(log_lines(50))
+    assert put_log(client, MAC, big).status_code == 413
+    # Without a Content-Length (chunked), the limit holds while reading.
+    environ = EnvironBuilder(path=log_path(MAC), method="PUT", input_stream=io.BytesIO(big),
+                             headers=headers(MODEL)).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input_terminated"] = True
+    assert client.open(environ).status_code == 413
+    assert LogLine.select().count() == 0
+    assert put_log(client, MAC, big[:900]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["0004f2aabbc-app.log", "0004f2aabbccd-app.log", "0004f2zzbbcc-app.log", "000000000000-app.log",
+     "app.log", "0004f2aabbcc.log", "0004f2aabbcc-.log", "0004f2aabbcc-app.txt", "0004f2aabbcc-a b.log",
+     "00:04:f2:aa:bb:cc-app.log"],
+)
+def test_malformed_names_get_400(client, db, filename):
+    r = client.put(f"/prov/{MODEL}/logs/{filename}", data=b"x\n", headers=headers(MODEL))
+    assert r.status_code == 400, (filename, r.data)
+    assert LogLine.select().count() == 0
+
+
+def test_binary_and_non_utf8_bytes_are_kept(client, db):
+    body = b"1015152006|sip  |3|00|caf\xe9 \xff\xfe\n\x00\x01\x02binary\x00junk\r\n\x89PNG\r\n\x1a\n"
+    assert put_log(client, MAC, body).status_code == 200
+    messages = stored_messages(MAC)
+    assert messages[0] == "caf\ufffd \ufffd\ufffd"
+    assert messages[1] == "\ufffd\x01\x02binary\ufffdjunk"
+    assert messages[2:] == ["\ufffdPNG", "\x1a"]
+
+
+def test_endless_line_is_stored_in_pieces(client, db):
+    body = b"A" * (logs.MAX_LINE_BYTES * 2 + 10) + b"\n"
+    put_log(client, MAC, body)
+    assert [len(m) for m in stored_messages(MAC)] == [logs.MAX_LINE_BYTES, logs.MAX_LINE_BYTES, 10]
+
+
+def test_unknown_phone_is_accepted_and_sighted(client, db):
+    assert put_log(client, "0004F2010203", b"".join(log_lines(3)), name="boot").status_code == 200
+    assert len(stored_messages("0004f2010203", "boot")) == 3
+    sighting = Sighting.get(Sighting.mac == "0004f2010203")
+    assert sighting.model == MODEL and sighting.last_path.endswith("-boot.log")
+
+
+def test_unknown_model_path_is_404(client, db):
+    r = client.put("/prov/no_such_model/logs/0004f2aabbcc-app.log", data=b"x\n", headers=headers(MODEL))
+    assert r.status_code == 404 and LogLine.select().count() == 0
+
+
+def test_cut_off_body_keeps_its_complete_lines(client, db):
+    lines = log_lines(10)
+    data = b"".join(lines)
+    cut = len(b"".join(lines[:6])) + 7  # six lines and part of the seventh
+    environ = EnvironBuilder(path=log_path(MAC), method="PUT", input_stream=io.BytesIO(data[:cut]),
+                             headers=headers(MODEL)).get_environ()
+    environ["CONTENT_LENGTH"] = str(len(data))  # announces more than it sends
+    _, status, _ = run_wsgi_app(client.application, environ, buffered=True)
+    assert status.startswith("400")
+    assert len(stored_messages(MAC)) == 6
+    assert head_log(client, MAC).headers["Content-Length"] == str(len(b"".join(lines[:6])))
+    put_log(client, MAC, data)  # the phone tries again with the whole file
+    assert stored_messages(MAC) == [f"event number {n}: registered line 1" for n in range(10)]
+
+
+# --- Against a real server: sockets cut half-way, many phones at once ---------------------------------------
+
+def count_lines(site, mac: str, name: str | None = None) -> int:
+    with site.db.connection_context():
+        return len(stored_messages(mac, name))
+
+
+def test_upload_cut_off_half_way_on_a_real_socket(server, site):
+    lines = log_lines(200)
+    data = b"".join(lines)
+    half = len(b"".join(lines[:100])) + 20
+    send_cut_off(server, log_path(MAC), len(data), data[:half], user_agent(MODEL))
+    assert count_lines(site, MAC) == 100
+    # The phone retries, once appending from what HEAD says, once with the whole file: still each line once.
+    stored = int(requests.head(server + log_path(MAC), headers=headers(MODEL), timeout=10).headers["Content-Length"])
+    assert stored == len(b"".join(lines[:100]))
+    more = data[: len(b"".join(lines[:150]))]
+    h = headers(MODEL) | {"Content-Range": f"bytes {stored}-{len(more) - 1}/*"}
+    assert requests.put(server + log_path(MAC), data=more[stored:], headers=h, timeout=10).status_code == 200
+    assert requests.put(server + log_path(MAC), data=data, headers=headers(MODEL), timeout=10).status_code == 200
+    with site.db.connection_context():
+        assert stored_messages(MAC) == [f"event number {n}: registered line 1" for n in range(200)]
+
+
+def test_many_phones_upload_at_once(busy_server, site):
+    """20 phones, each uploading boot.log whole and app.log by HEAD + append, several times, concurrently;
+    and two phones that upload the same file twice at the same moment."""
+    server = busy_server
+    phones = [f"0004f2{n:06x}" for n in range(20)]
+    lines = log_lines(120)
+    errors: list[str] = []
+
+    def phone(mac: str) -> None:
+        with requests.Session() as s:
+            s.headers.update(headers(MODEL))
+            try:
+                for upto in (30, 60, 90, 120):
+                    whole = b"".join(lines[:upto])
+                    r = s.put(server + log_path(mac, "boot"), data=whole, timeout=60)
+                    assert r.status_code == 200, r.text
+                    h = s.head(server + log_path(mac, "app"), timeout=60)
+                    stored = int(h.headers["Content-Length"]) if h.status_code == 200 else 0
+                    rng = {"Content-Range": f"bytes {stored}-{len(whole) - 1}/*"}
+                    r = s.put(server + log_path(mac, "app"), data=whole[stored:], headers=rng, timeout=60)
+                    assert r.status_code == 200, r.text
+                    # The same whole file again, from another thread at once: must not double.
+                    twin = threading.Thread(target=s.put, args=(server + log_path(mac, "boot"),),
+                                            kwargs={"data": whole, "timeout": 60})
+                    twin.start()
+                    s.put(server + log_path(mac, "boot"), data=whole, timeout=60)
+                    twin.join()
+            except Exception as exc:  # reported below: an assertion in a thread would be lost
+                errors.append(f"{mac}: {exc!r}")
+
+    threads = [threading.Thread(target=phone, args=(mac,)) for mac in phones]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    expected = [f"event number {n}: registered line 1" for n in range(120)]
+    with site.db.connection_context():
+        for mac in phones:
+            assert stored_messages(mac, "boot") == expected, mac
+            assert stored_messages(mac, "app") == expected, mac
+        assert Sighting.select().where(Sighting.mac.in_(phones)).count() == 20
+
+
+# --- Querying and pruning -----------------------------------------------------------------------------------
+
+def test_query_filters(client, db):
+    put_log(client, MAC, b"".join(log_lines(14)))
+    put_log(client, MAC, b"000001.000|so   |5|00|boot failure\nnot a log line\n", name="boot")
+    assert len(list(logs.query_lines(MAC, file="app"))) == 14
+    assert [ln.level for ln in logs.query_lines(MAC, file="app", min_level=5)] == [5, 6, 5, 6]
+    assert [ln.message for ln in logs.query_lines(MAC, grep="FAILURE")] == ["boot failure"]
+    assert [ln.message for ln in logs.query_lines(MAC, limit=2)] == ["boot failure", "not a log line"]
+
+
+def test_prune_removes_old_lines_only(site, client, db):
+    put_log(client, MAC, b"".join(log_lines(10)))
+    LogLine.update(received_at=dt.datetime(2000, 1, 1)).where(LogLine.id <= 4 + LogLine.select(
+        LogLine.id).order_by(LogLine.id).limit(1).scalar() - 1).execute()
+    assert logs.prune(site.db, dt.timedelta(days=30)) == 4
+    assert len(stored_messages(MAC)) == 6
+    # Automatic pruning by [uploads] log_retention_days, at most once per interval.
+    LogLine.update(received_at=dt.datetime(2000, 1, 1)).execute()
+    logs._next_prune = 0.0
+    logs.prune_if_due(site.db, 30)
+    assert LogLine.select().count() == 0
+
+
+def test_logs_command_line(tmp_path, site, client):
+    with site.db.connection_context():
+        put_log(client, MAC, b"".join(log_lines(12)) + b"weird line\n")
+        LogLine.update(received_at=dt.datetime(2000, 1, 1)).where(LogLine.message == "weird line").execute()
+        year = LogLine.select(LogLine.phone_time).first().phone_time.year  # the one nearest today
+    config = write_config(tmp_path / "cli.toml", site.settings, 8080)
+    out = autoprov("logs", "show", "00:04:F2:AA:BB:CC", "--file", "app", "--level", "5", config=config).stdout
+    assert out.splitlines() == [
+        f"{year}-10-15 00:00:05 app dns   5 event number 5: registered line 1",
+        f"{year}-10-15 00:00:06 app sip   6 event number 6: registered line 1",
+    ]
+    assert "RAW weird line" in autoprov("logs", "show", MAC, "--grep", "weird", config=config).stdout
+    assert "0004f2aabbcc-app.log" in autoprov("logs", "files", config=config).stdout
+    assert "pruned 1 log line" in autoprov("logs", "prune", "--older-than", "30d", config=config).stdout
+    bad = autoprov("logs", "show", "nonsense", config=config, check=False)
+    assert bad.returncode != 0 and "not a MAC" in bad.stderr

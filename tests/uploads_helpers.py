@@ -1,0 +1,102 @@
+"""What phones upload, as bytes: realistic log files, and the requests that carry them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from autoprov.phonefiles.tables import LogLine
+from autoprov.site import Site
+from tests.conftest import free_port, write_config
+from tests.phones import headers
+
+MODEL = "polycom_ip330"
+MODULES = ("sip  ", "lldp ", "so   ", "app1 ", "cfg  ", "dns  ")
+
+
+def log_lines(count: int, start: int = 0, month_day: str = "1015") -> list[bytes]:
+    """``count`` distinct lines in the phone's format, numbered from ``start`` (each ends with a newline)."""
+    out = []
+    for n in range(start, start + count):
+        seconds = n % 86400
+        stamp = f"{month_day}{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
+        out.append(f"{stamp}|{MODULES[n % len(MODULES)]}|{n % 7}|00|event number {n}: registered line 1\n".encode())
+    return out
+
+
+def log_path(mac: str, name: str = "app", model: str = MODEL) -> str:
+    return f"/prov/{model}/logs/{mac}-{name}.log"
+
+
+def put_log(client, mac: str, body: bytes, name: str = "app", start: int | None = None, model: str = MODEL):
+    """A PUT as the phone sends it: the whole file, or (``start`` given) an appending Content-Range."""
+    h = headers(model)
+    if start is not None:
+        h["Content-Range"] = f"bytes {start}-{start + len(body) - 1}/*"
+    return client.put(log_path(mac, name, model), data=body, headers=h)
+
+
+def head_log(client, mac: str, name: str = "app", model: str = MODEL):
+    return client.head(log_path(mac, name, model), headers=headers(model))
+
+
+def stored_messages(mac: str, name: str | None = None) -> list[str]:
+    query = LogLine.select(LogLine.message).where(LogLine.mac == mac)
+    if name:
+        query = query.where(LogLine.file == name)
+    return [row.message for row in query.order_by(LogLine.id)]
+
+
+def send_cut_off(base_url: str, path: str, declared: int, sent: bytes, user_agent: str) -> None:
+    """A phone that announces ``declared`` bytes, sends ``sent`` (fewer), then closes its socket."""
+    url = urlsplit(base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        head = (
+            f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\nUser-Agent: {user_agent}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + sent)
+        sock.shutdown(socket.SHUT_WR)
+        try:  # the server may answer (400) or just close; either way the phone is gone
+            sock.recv(4096)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def busy_server(tmp_path: Path, site: Site) -> Iterator[str]:
+    """Like conftest's ``server``, with the server's output going to a file: a test that makes hundreds of
+    requests would fill an unread pipe with access-log lines and stall the server."""
+    port = free_port()
+    config = write_config(tmp_path / "autoprov.toml", site.settings, port)
+    env = dict(os.environ, AUTOPROV_CONFIG=str(config))
+    output = open(tmp_path / "server.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], env=env, stdout=output,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    output_text = (tmp_path / "server.log").read_text()
+                    raise AssertionError(f"autoprov serve did not start: {output_text}") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        output.close()
