@@ -1,0 +1,129 @@
+"""What a phone writes when its user changes a setting (overrides) or a contact (contacts): kept per phone,
+every version, served back at boot, never confused with the generated config."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from autoprov.phonefiles import storedfiles
+from autoprov.phonefiles.tables import StoredFile
+from autoprov.provisioning import admin
+from autoprov.provisioning.admin import ExtensionData
+from tests.conftest import autoprov, write_config
+from tests.phones import headers
+
+MODEL = "polycom_ip330"
+MAC = "0004f2aabbcc"
+OVERRIDE = f"/prov/{MODEL}/overrides/{MAC}-phone.cfg"
+LOCAL = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="1"/></PHONE_CONFIG>'
+)
+LOCAL_2 = LOCAL.replace(b'"1"', b'"2"')
+
+
+def put(client, path: str, body: bytes):
+    return client.put(path, data=body, headers=headers(MODEL))
+
+
+def get(client, path: str, **extra: str):
+    return client.get(path, headers=headers(MODEL) | extra)
+
+
+@pytest.fixture
+def phone(site, db):
+    admin.add_extension(ExtensionData("1001", "pw-1001", "Ada", "Lovelace"))
+    return admin.add_phone(site, MAC, MODEL, ["1001"])
+
+
+def test_overrides_survive_and_never_collide_with_the_generated_config(client, phone):
+    assert get(client, OVERRIDE).status_code == 404  # optional: nothing stored yet
+    assert put(client, OVERRIDE, LOCAL).status_code == 200
+    assert put(client, f"/prov/{MODEL}/overrides/{MAC}-web.cfg", LOCAL_2).status_code == 200
+    served = get(client, OVERRIDE)
+    assert served.status_code == 200 and served.data == LOCAL
+    assert get(client, f"/prov/{MODEL}/overrides/{MAC}-web.cfg").data == LOCAL_2
+    assert get(client, OVERRIDE, **{"If-None-Match": served.headers["ETag"]}).status_code == 304
+    generated = get(client, f"/prov/{MODEL}/{MAC}-phone.cfg")
+    assert generated.status_code == 200
+    assert ET.fromstring(generated.data).find("reg").get("reg.1.auth.password") == "pw-1001"
+    # Another phone's overrides are its own.
+    assert get(client, f"/prov/{MODEL}/overrides/0004f2000001-phone.cfg").status_code == 404
+
+
+def test_every_version_is_kept_and_clear_stops_serving(site, client, phone):
+    put(client, OVERRIDE, LOCAL)
+    put(client, OVERRIDE, LOCAL)  # the same again: no new version
+    put(client, OVERRIDE, LOCAL_2)
+    assert [(r.version, r.content is not None) for r in storedfiles.history(MAC, storedfiles.OVERRIDES)] == [
+        (1, True), (2, True)
+    ]
+    assert get(client, OVERRIDE).data == LOCAL_2
+    assert storedfiles.clear(site.db, MAC, storedfiles.OVERRIDES) == ["phone.cfg"]
+    assert get(client, OVERRIDE).status_code == 404
+    history = storedfiles.history(MAC, storedfiles.OVERRIDES)
+    assert [r.content for r in history][-1] is None and bytes(history[0].content) == LOCAL
+    assert "SPIP_330" in history[0].source
+
+
+@pytest.mark.parametrize("directory,name", [("overrides", "phone.cfg"), ("overrides", "web.cfg"),
+                                            ("contacts", "directory.xml")])
+@pytest.mark.parametrize(
+    "body",
+    [b"<unclosed>", b"not xml at all", b"", b"<a/><b/>", b"\xff\xfe<a/>",
+     b'<!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>'],
+)
+def test_uploads_must_be_well_formed_xml(client, db, directory, name, body):
+    r = put(client, f"/prov/{MODEL}/{directory}/{MAC}-{name}", body)
+    assert r.status_code == 400, r.data
+    assert StoredFile.select().count() == 0
+
+
+@pytest.mark.parametrize("directory,name", [("overrides", "phone.cfg"), ("contacts", "directory.xml")])
+def test_uploads_are_size_limited(site, client, db, directory, name):
+    site.settings.uploads.max_config_bytes = 200
+    big = b"<a>" + b"x" * 300 + b"</a>"
+    assert put(client, f"/prov/{MODEL}/{directory}/{MAC}-{name}", big).status_code == 413
+    assert put(client, f"/prov/{MODEL}/{directory}/{MAC}-{name}", b"<a>small</a>").status_code == 200
+
+
+@pytest.mark.parametrize("filename", ["0004f2aabbc-phone.cfg", "zz04f2aabbcc-phone.cfg", "000000000000-phone.cfg",
+                                      "phone.cfg"])
+def test_malformed_mac_gets_400(client, db, filename):
+    assert put(client, f"/prov/{MODEL}/overrides/{filename}", LOCAL).status_code == 400
+
+
+def test_other_names_are_not_stored(client, db):
+    assert put(client, f"/prov/{MODEL}/overrides/{MAC}-other.cfg", LOCAL).status_code == 404
+    assert put(client, f"/prov/{MODEL}/overrides/{MAC}-directory.xml", LOCAL).status_code == 404
+    assert put(client, f"/prov/nope/overrides/{MAC}-phone.cfg", LOCAL).status_code == 404
+    assert StoredFile.select().count() == 0
+
+
+def test_contacts_are_kept_raw_with_history(client, db):
+    path = f"/prov/{MODEL}/contacts/{MAC}-directory.xml"
+    v1 = b"<directory><item_list><item><fn>Mum</fn><ct>0155501234</ct></item></item_list></directory>"
+    v2 = v1.replace(b"Mum", b"Mother")
+    assert put(client, path, v1).status_code == 200 and put(client, path, v2).status_code == 200
+    rows = storedfiles.history(MAC, storedfiles.CONTACTS)
+    assert [bytes(r.content) for r in rows] == [v1, v2]
+
+
+def test_overrides_and_contacts_commands(tmp_path, site, client):
+    with site.db.connection_context():
+        put(client, OVERRIDE, LOCAL)
+        put(client, OVERRIDE, LOCAL_2)
+        put(client, f"/prov/{MODEL}/contacts/{MAC}-directory.xml", b"<directory/>")
+    config = write_config(tmp_path / "cli.toml", site.settings, 8080)
+    assert autoprov("overrides", "show", MAC, config=config).stdout.strip().endswith(LOCAL_2.decode())
+    assert LOCAL.decode() in autoprov("overrides", "show", MAC, "--version", "1", config=config).stdout
+    history = autoprov("overrides", "history", MAC, "--diff", config=config).stdout
+    assert "phone.cfg v1" in history and "phone.cfg v2" in history
+    assert '+<PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="2"/></PHONE_CONFIG>' in history
+    assert "cleared phone.cfg" in autoprov("overrides", "clear", MAC, config=config).stdout
+    assert "CLEARED" in autoprov("overrides", "history", MAC, config=config).stdout
+    assert autoprov("overrides", "show", MAC, config=config, check=False).returncode != 0
+    assert "<directory/>" in autoprov("contacts", "show", MAC, config=config).stdout
+    assert "cleared directory.xml" in autoprov("contacts", "clear", MAC, "--file", "directory.xml",
+                                               config=config).stdout
