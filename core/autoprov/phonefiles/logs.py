@@ -148,7 +148,7 @@ def ingest(db: peewee.Database, mac: str, name: str, body: Body, start: int | No
     with write_transaction(db):
         LogFile.insert(mac=mac, name=name, fingerprint=EMPTY).on_conflict_ignore().execute()
         state = locked(LogFile.select().where(LogFile.mac == mac, LogFile.name == name), db).get()
-        writer = _Writer(state, now)
+        writer = _Writer(db, state, now)
         offset = _new_data_offset(writer, body, start)
         if offset is not None:
             writer.append(body, offset, body.usable)
@@ -195,7 +195,8 @@ def _fingerprint(stream: IO[bytes], length: int, fp: Fingerprint) -> Fingerprint
 class _Writer:
     """Appends bytes to a file's current generation: lines become rows, in batches."""
 
-    def __init__(self, state: LogFile, now: dt.datetime) -> None:
+    def __init__(self, db: peewee.Database, state: LogFile, now: dt.datetime) -> None:
+        self.db = db
         self.state = state
         self.now = now
         self.fp = Fingerprint(state.fingerprint)
@@ -259,9 +260,26 @@ class _Writer:
 
     def _flush(self) -> None:
         if self.rows:
-            LogLine.insert_many(self.rows, fields=_ROW_FIELDS).execute()
+            insert_rows(self.db, self.rows)
             self.added += len(self.rows)
             self.rows = []
+
+
+def insert_rows(db: peewee.Database, rows: list[tuple[Any, ...]]) -> None:
+    """Insert log rows (in ``_ROW_FIELDS`` order) with the driver's bulk call. Building the same INSERT with
+    peewee's query builder costs five times the rest of ingestion together; values are those peewee would
+    pass (datetimes, bools, None)."""
+    quote = db.quote
+    table = f"{quote[0]}{LogLine._meta.table_name}{quote[1]}"
+    columns = ", ".join(f"{quote[0]}{f.column_name}{quote[1]}" for f in _ROW_FIELDS)
+    cursor = db.cursor()
+    if isinstance(db, peewee.PostgresqlDatabase):
+        from psycopg2.extras import execute_values  # one statement per page, not one per row
+
+        execute_values(cursor, f"INSERT INTO {table} ({columns}) VALUES %s", rows, page_size=BATCH)
+    else:
+        marks = ", ".join([db.param] * len(_ROW_FIELDS))
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 # --- Reading and pruning ------------------------------------------------------------------------------
