@@ -460,3 +460,28 @@ def test_every_hook_has_a_test(hook):
         if hook in path.read_text(encoding="utf-8"):
             return
     pytest.fail(f"no test under tests/ mentions the hook {hook}")
+
+
+def test_plugin_whose_hooks_raise_when_called_is_reported_and_skipped(fresh_site, caplog):
+    """Importing fine is not enough: a hook that raises at call time must not break every request."""
+
+    class Exploding:
+        @hookimpl
+        def autoprov_device_models(self):
+            raise RuntimeError("no models today")
+
+        @hookimpl
+        def autoprov_identify_user_agent(self, user_agent):
+            raise RuntimeError("cannot read User-Agents")
+
+    site = fresh_site
+    site.plugins.register(Exploding(), name="exploding")
+    with caplog.at_level(logging.ERROR, logger="autoprov.plugins"):
+        assert "polycom_ip330" in site.models
+        client = Client(create_app(site))
+        r = client.get("/000000000000.cfg", headers=headers("polycom_ip330"))
+    assert r.status_code == 200
+    assert b"prov/polycom_ip330/device.cfg" in r.data
+    broken = {(b.name, b.value) for b in site.plugins.broken}
+    assert {("exploding", "autoprov_device_models"), ("exploding", "autoprov_identify_user_agent")} <= broken
+    assert "no models today" in caplog.text

@@ -64,6 +64,13 @@ class PluginManager(pluggy.PluginManager):
                 log.error("plugin %s (%s) failed to load: %s", ep.name, ep.value, exc, exc_info=True)
                 self.broken.append(BrokenPlugin(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
 
+    def report_broken(self, name: str, hook: str, exc: Exception) -> None:
+        """Record a plugin whose hook raised (once per plugin and hook), logging the traceback."""
+        if any(b.name == name and b.value == hook for b in self.broken):
+            return
+        log.error("plugin %s failed in %s: %s", name, hook, exc, exc_info=exc)
+        self.broken.append(BrokenPlugin(name, hook, f"{type(exc).__name__}: {exc}"))
+
     def register_checked(self, plugin: Any, name: str) -> None:
         """Register a plugin, refusing one that implements a hook no spec names (a misspelling).
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import Any
 
 import peewee
 
@@ -22,36 +21,45 @@ class Site:
         self.settings = settings if settings is not None else load_settings()
         self.plugins = plugins if plugins is not None else build_plugin_manager()
         self.db: peewee.Database = open_database(self.settings.database.url)
-        self._shadowed: list[DeviceModel] = []  # models dropped because an earlier plugin has their name
+        self._shadowed: list[object] = []  # plugins whose model names an earlier plugin already has
 
     @cached_property
     def models(self) -> dict[str, DeviceModel]:
-        """Installed device models by name; a duplicate name is reported and the first registered kept."""
+        """Installed device models by name; a duplicate name is reported and the first registered kept.
+
+        Each plugin is asked on its own, so one whose hook raises is reported as broken, not fatal.
+        """
         found: dict[str, DeviceModel] = {}
-        # pluggy calls the last registered plugin first: reverse, so a later plugin cannot take over a name.
-        for batch in reversed(self.plugins.hook.autoprov_device_models()):
+        for impl in self.plugins.hook.autoprov_device_models.get_hookimpls():  # registration order
+            try:
+                batch = impl.function()
+            except Exception as exc:
+                self.plugins.report_broken(impl.plugin_name, "autoprov_device_models", exc)
+                continue
             for model in batch or ():
                 if model.name in found:
                     log.error("device model %s is provided twice; keeping the first", model.name)
-                    self._shadowed.append(model)
+                    self._shadowed.append(impl.plugin)
                     continue
                 model.configure(self.settings)
                 found[model.name] = model
         return dict(sorted(found.items()))
 
-    @cached_property
-    def _identify_hook(self) -> Any:
-        """The User-Agent hook without the models dropped as duplicates (they must not claim phones)."""
-        models = self.models
-        shadowed = [m for m in self._shadowed if self.plugins.is_registered(m) and m not in models.values()]
-        if not shadowed:
-            return self.plugins.hook.autoprov_identify_user_agent
-        return self.plugins.subset_hook_caller("autoprov_identify_user_agent", shadowed)
-
     def identify(self, user_agent: str) -> DeviceModel | None:
-        """The installed model whose phone sent this User-Agent."""
-        name = self._identify_hook(user_agent=user_agent or "")
-        return self.models.get(name) if name else None
+        """The installed model whose phone sent this User-Agent (the first plugin to claim it wins)."""
+        models = self.models
+        # pluggy's calling order (last registered first), skipping duplicates and plugins that raise.
+        for impl in reversed(self.plugins.hook.autoprov_identify_user_agent.get_hookimpls()):
+            if impl.plugin in self._shadowed:
+                continue
+            try:
+                name = impl.function(user_agent=user_agent or "")
+            except Exception as exc:
+                self.plugins.report_broken(impl.plugin_name, "autoprov_identify_user_agent", exc)
+                continue
+            if name is not None:
+                return models.get(name)
+        return None
 
     def migrations(self) -> list[Migration]:
         return [m for batch in self.plugins.hook.autoprov_migrations() for m in batch or ()]
