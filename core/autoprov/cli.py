@@ -17,6 +17,7 @@ import peewee
 from autoprov.config import ConfigError, load_settings
 from autoprov.db import UNAVAILABLE_ERRORS
 from autoprov.plugins import PluginManager, build_plugin_manager
+from autoprov.provisioning.admin import AdminError
 from autoprov.site import Site
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,7 +46,10 @@ class LazySite:
 
 
 def pass_site(f: F) -> F:
-    """Decorator: call the command with the Site as its first argument, inside a database connection."""
+    """Decorator: call the command with the Site as its first argument, inside a database connection.
+
+    An AdminError or an unreachable database ends the command with one line on stderr and exit status 1.
+    """
 
     @click.pass_context
     def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
@@ -55,6 +59,8 @@ def pass_site(f: F) -> F:
                 return ctx.invoke(f, site, *args, **kwargs)
         except UNAVAILABLE_ERRORS as exc:
             raise click.ClickException(one_line(f"database unavailable: {exc}")) from None
+        except AdminError as exc:  # a refused change: the message is the whole story
+            raise click.ClickException(one_line(exc)) from None
 
     wrapper.__name__ = f.__name__
     wrapper.__doc__ = f.__doc__

@@ -11,14 +11,10 @@ from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.db import redact_url, sqlite_path
 from autoprov.mac import format_mac
 from autoprov.provisioning import admin
-from autoprov.provisioning.admin import AdminError, ExtensionData
+from autoprov.provisioning.admin import ExtensionData
 from autoprov.provisioning.phones import phone_view
 from autoprov.provisioning.tables import Extension, Phone, PhoneLine, Sighting
 from autoprov.site import Site
-
-
-def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(one_line(exc))
 
 
 @click.command()
@@ -92,14 +88,20 @@ def extension() -> None:
 @click.option("--port", type=int, help="SIP server port (default: [sip] port).")
 @click.option("--directory/--no-directory", default=True, help="List in the company directory.")
 @pass_site
-def extension_add(site: Site, user_id: str, secret: str | None, first_name: str, last_name: str, mailbox: str,
-                  server: str | None, port: int | None, directory: bool) -> None:
+def extension_add(
+    site: Site,
+    user_id: str,
+    secret: str | None,
+    first_name: str,
+    last_name: str,
+    mailbox: str,
+    server: str | None,
+    port: int | None,
+    directory: bool,
+) -> None:
     """Add an extension."""
     data = ExtensionData(user_id, secret, first_name, last_name, mailbox, server, port, directory)
-    try:
-        ext = admin.add_extension(data)
-    except AdminError as exc:
-        raise _fail(exc) from None
+    ext = admin.add_extension(data)
     click.echo(f"added extension {ext.user_id}")
     if secret is None:
         click.echo(f"secret: {ext.secret}")
@@ -120,10 +122,7 @@ def extension_list(site: Site) -> None:
 @pass_site
 def extension_remove(site: Site, user_id: str) -> None:
     """Remove an extension that is on no phone."""
-    try:
-        admin.remove_extension(user_id)
-    except AdminError as exc:
-        raise _fail(exc) from None
+    admin.remove_extension(user_id)
     click.echo(f"removed extension {user_id}")
 
 
@@ -141,10 +140,7 @@ def phone() -> None:
 @pass_site
 def phone_add(site: Site, mac: str, model: str, lines: tuple[str, ...], time_zone: str | None, notes: str) -> None:
     """Add a phone: autoprov phone add 0004f2aabbcc --model polycom_ip330 --line 1001 --line 1002"""
-    try:
-        p = admin.add_phone(site, mac, model, lines, time_zone, notes)
-    except AdminError as exc:
-        raise _fail(exc) from None
+    p = admin.add_phone(site, mac, model, lines, time_zone, notes)
     click.echo(f"added phone {p.mac} ({p.model}) with {len(lines)} line(s)")
 
 
@@ -166,10 +162,7 @@ def phone_list(site: Site) -> None:
 @pass_site
 def phone_show(site: Site, mac: str) -> None:
     """A phone's lines, settings and what the server saw of it."""
-    try:
-        p = admin.get_phone(mac)
-    except AdminError as exc:
-        raise _fail(exc) from None
+    p = admin.get_phone(mac)
     click.echo(f"phone {p.mac} ({format_mac(p.mac)})")
     click.echo(f"model: {p.model}{'' if p.model in site.models else ' (NOT INSTALLED)'}")
     click.echo(f"time zone: {p.time_zone or site.settings.time.time_zone + ' (site)'}")
@@ -188,10 +181,7 @@ def phone_show(site: Site, mac: str) -> None:
 @pass_site
 def phone_remove(site: Site, mac: str) -> None:
     """Remove a phone (its extensions stay)."""
-    try:
-        admin.remove_phone(mac)
-    except AdminError as exc:
-        raise _fail(exc) from None
+    admin.remove_phone(mac)
     click.echo(f"removed phone {admin.parse_mac(mac)}")
 
 
@@ -201,10 +191,7 @@ def phone_remove(site: Site, mac: str) -> None:
 @pass_site
 def render(site: Site, mac: str, which: str) -> None:
     """Print a phone's config as the phone would get it (includes its SIP passwords)."""
-    try:
-        p = admin.get_phone(mac)
-    except AdminError as exc:
-        raise _fail(exc) from None
+    p = admin.get_phone(mac)
     model = site.models.get(p.model)
     if model is None:
         raise click.ClickException(f"phone {p.mac} is a {p.model}, which is not installed")
@@ -221,7 +208,7 @@ def render(site: Site, mac: str, which: str) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_site
 def import_csv(site: Site, csv_file: Path) -> None:
-    """Add extensions and phones from a CSV file, all or nothing (columns: see README)."""
+    """Add extensions and phones from a CSV file, all or nothing (columns: docs/import.md)."""
     from autoprov.provisioning.csv_import import ImportFailed, import_file
 
     try:
@@ -244,8 +231,10 @@ def sightings(site: Site, unknown: bool, limit: int) -> None:
         query = query.where(Sighting.mac.not_in(Phone.select(Phone.mac)))
     for s in query:
         problem = f"  PROBLEM: {s.problem}" if s.problem else ""
-        click.echo(f"{s.last_seen:%Y-%m-%d %H:%M:%S}\t{s.mac or '-'}\t{s.ip}\t{s.model or '?'}\t"
-                   f"{s.firmware or '?'}\t{s.user_agent}{problem}")
+        click.echo(
+            f"{s.last_seen:%Y-%m-%d %H:%M:%S}\t{s.mac or '-'}\t{s.ip}\t{s.model or '?'}\t"
+            f"{s.firmware or '?'}\t{s.user_agent}{problem}"
+        )
 
 
 @hookimpl
