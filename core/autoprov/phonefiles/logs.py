@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 SPOOL_IN_MEMORY = 1024 * 1024  # bodies larger than this go to a temporary file while they arrive
-BATCH = 500  # rows per INSERT
+BATCH = 2000  # rows per INSERT
 MAX_LINE_BYTES = 16 * 1024  # a "line" that never ends is stored in pieces of this size rather than held
 KEEP_CHECKPOINTS = 64
 PRUNE_BATCH = 10_000
