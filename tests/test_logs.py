@@ -336,3 +336,12 @@ def test_logs_command_line(tmp_path, site, client):
     assert "pruned 1 log line" in autoprov("logs", "prune", "--older-than", "30d", config=config).stdout
     bad = autoprov("logs", "show", "nonsense", config=config, check=False)
     assert bad.returncode != 0 and "not a MAC" in bad.stderr
+
+
+def test_uploads_prune_by_retention_after_answering(site, client, db):
+    put_log(client, "0004f2000001", b"".join(log_lines(3)))
+    LogLine.update(received_at=dt.datetime(2000, 1, 1)).execute()
+    logs._next_prune = 0.0
+    response = put_log(client, MAC, b"".join(log_lines(2)))
+    response.close()  # the server closes the response once it is sent: then the prune runs
+    assert stored_messages("0004f2000001") == [] and len(stored_messages(MAC)) == 2
