@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -145,9 +146,9 @@ def running_server(config: Path, port: int, env: dict[str, str] | None = None) -
     ``env`` adds to (or overrides) this process's environment, e.g. a PYTHONPATH with more plugins.
     """
     env = dict(os.environ, **(env or {}), AUTOPROV_CONFIG=str(config))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autoprov", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    # Output to a file, never a pipe nobody reads: the access log would fill it and stall the server.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -156,7 +157,8 @@ def running_server(config: Path, port: int, env: dict[str, str] | None = None) -
             break
         except OSError:
             if proc.poll() is not None:
-                output = proc.stdout.read().decode(errors="replace")
+                log.seek(0)
+                output = log.read().decode(errors="replace")
                 raise AssertionError(f"autoprov serve exited: {output}") from None
             time.sleep(0.1)
     else:
@@ -170,6 +172,7 @@ def running_server(config: Path, port: int, env: dict[str, str] | None = None) -
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from autoprov.phonefiles import logs
 from autoprov.phonefiles.logparse import decode_time, parse_line
 from autoprov.phonefiles.tables import LogFile, LogLine
 from autoprov.provisioning.tables import Sighting
-from tests import uploads_helpers
 from tests.conftest import autoprov, write_config
 from tests.phones import headers, user_agent
 from tests.uploads_helpers import (
@@ -28,7 +27,6 @@ from tests.uploads_helpers import (
 )
 
 MAC = "0004f2aabbcc"
-busy_server = uploads_helpers.busy_server
 UPLOADED = dt.datetime(2025, 1, 1, 0, 30)
 
 
@@ -252,10 +250,9 @@ def test_upload_cut_off_half_way_on_a_real_socket(server, site):
         assert stored_messages(MAC) == [f"event number {n}: registered line 1" for n in range(200)]
 
 
-def test_many_phones_upload_at_once(busy_server, site):
+def test_many_phones_upload_at_once(server, site):
     """20 phones, each uploading boot.log whole and app.log by HEAD + append, several times, concurrently;
     and two phones that upload the same file twice at the same moment."""
-    server = busy_server
     phones = [f"0004f2{n:06x}" for n in range(20)]
     lines = log_lines(120)
     errors: list[str] = []

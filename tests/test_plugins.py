@@ -475,6 +475,7 @@ def test_plugin_whose_hooks_raise_when_called_is_reported_and_skipped(fresh_site
             raise RuntimeError("cannot read User-Agents")
 
     site = fresh_site
+    site.init_database()
     site.plugins.register(Exploding(), name="exploding")
     with caplog.at_level(logging.ERROR, logger="autoprov.plugins"):
         assert "polycom_ip330" in site.models

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
 from autoprov.phonefiles.tables import LogLine
-from autoprov.site import Site
-from tests.conftest import free_port, write_config
 from tests.phones import headers
 
 MODEL = "polycom_ip330"
@@ -69,34 +59,3 @@ def send_cut_off(base_url: str, path: str, declared: int, sent: bytes, user_agen
             sock.recv(4096)
         except OSError:
             pass
-
-
-@pytest.fixture
-def busy_server(tmp_path: Path, site: Site) -> Iterator[str]:
-    """Like conftest's ``server``, with the server's output going to a file: a test that makes hundreds of
-    requests would fill an unread pipe with access-log lines and stall the server."""
-    port = free_port()
-    config = write_config(tmp_path / "autoprov.toml", site.settings, port)
-    env = dict(os.environ, AUTOPROV_CONFIG=str(config))
-    output = open(tmp_path / "server.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], env=env, stdout=output,
-                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    output_text = (tmp_path / "server.log").read_text()
-                    raise AssertionError(f"autoprov serve did not start: {output_text}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        output.close()
