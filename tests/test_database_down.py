@@ -44,9 +44,12 @@ def test_unreachable_database_is_503_with_retry_after(tmp_path, url):
         assert b"database unavailable" in r.data
 
 
-def test_uninitialised_schema_is_503(tmp_path):
-    client = down_client(tmp_path, f"sqlite:///{tmp_path}/empty.db")
-    assert client.get("/prov/polycom_ip330/0004f2aabbcc-phone.cfg", headers=IP330).status_code == 503
+def test_uninitialised_schema_is_503(tmp_path, database_url):
+    """`autoprov init` never ran: phones are told to come back, the initial config still works."""
+    client = down_client(tmp_path, database_url)
+    r = client.get("/prov/polycom_ip330/0004f2aabbcc-phone.cfg", headers=IP330)
+    assert (r.status_code, r.headers.get("Retry-After")) == (503, "17")
+    assert client.get("/000000000000.cfg", headers=IP330).status_code == 200
 
 
 def test_files_that_do_not_need_the_database_are_still_served(tmp_path):

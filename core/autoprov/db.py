@@ -18,6 +18,19 @@ database = peewee.DatabaseProxy()
 # What "the database is down" looks like to peewee, whichever backend: answered with 503.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (peewee.OperationalError, peewee.InterfaceError)
 
+# PostgreSQL's "relation does not exist": the schema was never created (`autoprov init`), which for a phone
+# is the same as a database that is down. SQLite says so with an OperationalError already.
+_UNDEFINED_TABLE = "42P01"
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database exception means "no usable database right now" (answered with 503)."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, peewee.ProgrammingError) and getattr(orig, "pgcode", None) == _UNDEFINED_TABLE
+
+
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",  # readers never wait for the one writer
     "foreign_keys": 1,

@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import peewee
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from autoprov.db import UNAVAILABLE_ERRORS
+from autoprov.db import is_unavailable
 from autoprov.site import Site
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ class Application:
             if exc.response is not None:
                 return exc.response
             return plain(exc.code or 500, f"{exc.name}: {exc.description}" if exc.description else exc.name)
-        except UNAVAILABLE_ERRORS as exc:
+        except peewee.PeeweeException as exc:
+            if not is_unavailable(exc):
+                raise
             log.error("database unavailable for %s %s: %s", request.method, request.path, exc)
             retry = str(self.site.settings.http.retry_after)
             return plain(503, "database unavailable, try again later", **{"Retry-After": retry})

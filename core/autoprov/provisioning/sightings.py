@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import peewee
 from werkzeug.wrappers import Request
 
-from autoprov.db import UNAVAILABLE_ERRORS
+from autoprov.db import is_unavailable
 from autoprov.provisioning.tables import Sighting, utcnow
 from autoprov.site import Site
 
@@ -48,7 +49,7 @@ def record_sighting(
             log.warning("phone %s (%s): %s", mac or "?", user_agent, problem)
     try:
         Sighting.insert(row).on_conflict(conflict_target=[Sighting.mac, Sighting.user_agent], update=update).execute()
-    except UNAVAILABLE_ERRORS:
-        if required:
+    except peewee.PeeweeException as exc:
+        if required or not is_unavailable(exc):
             raise
         log.exception("could not record a sighting of %s %r", mac or "?", user_agent)
