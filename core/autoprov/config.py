@@ -90,6 +90,10 @@ class AgiSettings:
     session_timeout: float = 4 * 3600
     # Seconds a database query from a call script may take before the call goes on with a default.
     database_timeout: float = 2.0
+    # Database connections the FastAGI server holds at most (one per live call using the database); a call
+    # beyond it waits up to database_timeout, then goes on with a default. Keep below PostgreSQL's
+    # max_connections minus what the web workers use.
+    max_db_connections: int = 50
 
 
 @dataclass

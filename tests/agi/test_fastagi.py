@@ -250,3 +250,46 @@ def test_cid_name_and_route_on_each_database_backend(site: Site, start_server: S
         assert call(server, env={"callerid": "5551234"}).variables["CALLERID(name)"] == "Acme Sales"
         t = call(server, "route", env={"extension": "5550000"})
         assert t.executed == [("Dial", "PJSIP/1001&PJSIP/1002,30")]
+
+
+def test_database_connections_are_capped_and_calls_beyond_wait(agi_site: Site, start_server: Start) -> None:
+    """40 live calls, 3 connections: every call is answered correctly, never more than 3 connections open."""
+    add_names(agi_site, **{f"n555{i:04d}": f"Caller {i}" for i in range(40)})
+    agi_site.settings.agi.max_db_connections = 3
+    agi_site.settings.agi.database_timeout = 20.0  # this test is about waiting, not giving up
+    peak: list[int] = []
+
+    def slow_cid(session: AGISession, ctx: ScriptContext) -> None:
+        from autoprov.agi.scripts.cid_name import cid_name
+
+        cid_name(session, ctx)
+        peak.append(server.pool._open)  # the pool's own count of open connections
+        time.sleep(0.05)  # hold the connection, as a longer script would
+
+    server = start_server(agi_site, scripts={"cid-name": slow_cid})
+    with ThreadPoolExecutor(40) as pool:
+        results = list(pool.map(lambda i: call(server, env={"callerid": f"555{i:04d}"}), range(40)))
+    assert [t.variables.get("CALLERID(name)") for t in results] == [f"Caller {i}" for i in range(40)]
+    assert max(peak) <= 3
+
+
+def test_call_that_cannot_get_a_connection_goes_on_with_a_default(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, n5551234="Acme Sales")
+    agi_site.settings.agi.max_db_connections = 1
+    agi_site.settings.agi.database_timeout = 0.3
+    release = threading.Event()
+
+    def hog(session: AGISession, ctx: ScriptContext) -> None:
+        ctx.query(lambda: CallerName.select().count())  # takes the only connection ...
+        release.wait(10)  # ... and keeps it for the whole call
+
+    server = start_server(agi_site, scripts={"hog": hog, **collect_scripts(agi_site.plugins)})
+    with ThreadPoolExecutor(1) as pool:
+        hogging = pool.submit(call, server, "hog")
+        while server.pool is None or server.pool._open < 1:
+            time.sleep(0.01)
+        t = call(server, env={"callerid": "5551234", "calleridname": "WIRELESS"})
+        release.set()
+        assert hogging.result().status == "SUCCESS"
+    assert t.commands == []  # the name is left alone
+    assert t.status == "FAILURE"  # and the dialplan is told the lookup failed

@@ -32,8 +32,9 @@ class DatabaseUnavailable(Exception):
 class _Worker:
     """A thread holding one database connection, running one session's queries at a time."""
 
-    def __init__(self, db: peewee.Database) -> None:
+    def __init__(self, db: peewee.Database, on_exit: Callable[[], None] = lambda: None) -> None:
         self.db = db
+        self.on_exit = on_exit
         self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
         threading.Thread(target=self._run, name="agi-db", daemon=True).start()
 
@@ -48,6 +49,7 @@ class _Worker:
                         future.set_exception(exc)
         finally:
             self._disconnect()
+            self.on_exit()
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         reused = not self.db.is_closed()
@@ -86,22 +88,38 @@ class ConnectionPool:
     call borrows a connection already open; no two live calls ever share one.
     """
 
-    def __init__(self, db: peewee.Database, max_idle: int = 32) -> None:
+    def __init__(self, db: peewee.Database, max_idle: int = 32, max_open: int | None = None) -> None:
         self.db = db
         self.max_idle = max_idle
+        # At most this many connections at once (PostgreSQL refuses past max_connections); None: no cap.
+        self.max_open = max_open
+        self._open = 0
         self._idle: list[_Worker] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
-    def acquire(self) -> _Worker:
+    def acquire(self, timeout: float | None = None) -> _Worker:
+        """An idle connection, a new one, or (at the cap) the next one given back within ``timeout``."""
         with self._lock:
+            ready = self._lock.wait_for(
+                lambda: self._idle or self.max_open is None or self._open < self.max_open, timeout
+            )
+            if not ready:
+                raise DatabaseUnavailable(f"all {self.max_open} database connections are busy")
             if self._idle:
                 return self._idle.pop()
-        return _Worker(self.db)
+            self._open += 1
+        return _Worker(self.db, on_exit=self._closed)
+
+    def _closed(self) -> None:
+        with self._lock:
+            self._open -= 1
+            self._lock.notify()
 
     def release(self, worker: _Worker) -> None:
         with self._lock:
             if len(self._idle) < self.max_idle:
                 self._idle.append(worker)
+                self._lock.notify()
                 return
         worker.stop()
 
@@ -135,7 +153,12 @@ class SessionDatabase:
             raise DatabaseUnavailable(self.failed)
         assert self.pool is not None
         if self._worker is None:
-            self._worker = self.pool.acquire()
+            try:
+                self._worker = self.pool.acquire(self.timeout)
+            except DatabaseUnavailable as exc:
+                self.failed = str(exc)
+                log.warning("%s: %s", self.name, self.failed)
+                raise
         future: Future[T] = Future()
         self._worker.jobs.put((lambda: fn(*args, **kwargs), future))
         try:
