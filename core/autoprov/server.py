@@ -28,6 +28,8 @@ def run(site: Site, host: str, port: int, workers: int, dev: bool = False) -> No
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
             self.cfg.set("graceful_timeout", 30)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+: one fixed path per user, unused
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             # Built in each worker after the fork, so no database connection crosses processes.
