@@ -52,6 +52,18 @@ def test_overrides_survive_and_never_collide_with_the_generated_config(client, p
     assert get(client, f"/prov/{MODEL}/overrides/0004f2000001-phone.cfg").status_code == 404
 
 
+def test_overrides_reach_only_networks_allowed_secrets(site, client, phone):
+    """A user can type a SIP password into the phone: its overrides are as secret as its config."""
+    site.settings.http.secrets_allowed_from = ["10.0.0.0/8"]
+    inside, outside = {"REMOTE_ADDR": "10.0.0.9"}, {"REMOTE_ADDR": "192.0.2.1"}
+    body = LOCAL.replace(b"up.backlight.idleIntensity", b"reg.1.auth.password")
+    assert client.put(OVERRIDE, data=body, headers=headers(MODEL), environ_base=inside).status_code == 200
+    assert client.get(OVERRIDE, headers=headers(MODEL), environ_base=inside).data == body
+    refused = client.get(OVERRIDE, headers=headers(MODEL), environ_base=outside)
+    assert refused.status_code == 403
+    assert b"reg.1.auth.password" not in refused.data
+
+
 def test_every_version_is_kept_and_clear_stops_serving(site, client, phone):
     put(client, OVERRIDE, LOCAL)
     put(client, OVERRIDE, LOCAL)  # the same again: no new version

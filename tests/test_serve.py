@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -87,3 +88,31 @@ def test_many_phones_at_once_each_get_their_own_config(server, site):
     for i, (status, body) in enumerate(results):
         assert status == 200
         assert ET.fromstring(body).find("reg").get("reg.1.auth.password") == f"secret-{i}"
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/prov/polycom_ip330/../../../../etc/passwd",
+        "/prov/polycom_ip330/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/prov/polycom_ip330/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/prov/polycom_ip330/%252e%252e%252fetc%252fpasswd",
+        "/prov/polycom_ip330//etc/passwd",
+        "/prov/polycom_ip330/..\\..\\..\\etc\\passwd",
+        "/prov/polycom_ip330/escape",
+        "/%2e%2e/%2e%2e/etc/passwd",
+    ],
+)
+def test_path_tricks_over_real_http(server, site, raw_path):
+    """The bytes as an attacker sends them, not as an HTTP client library would tidy them up."""
+    fw = site.models["polycom_ip330"].firmware_dir
+    (fw / "escape").symlink_to("/etc/passwd")
+    port = int(server.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("GET", raw_path, skip_accept_encoding=True)
+    conn.putheader("User-Agent", user_agent("polycom_ip330"))
+    conn.endheaders()
+    r = conn.getresponse()
+    body = r.read()
+    assert r.status in (400, 404)
+    assert b"root:" not in body

@@ -161,6 +161,9 @@ def _phone_written(site: Site, request: Request, kind: Kind, filename: str) -> R
         return plain(404, f"{kind.directory}/ holds {names} only")
     record_sighting(site, request, mac)
     if request.method != "PUT":
+        # A user may have typed a SIP password into the phone: overrides are as secret as the phone's config.
+        if kind is OVERRIDES and not site.settings.may_fetch_secrets(request.remote_addr):
+            return plain(403, "this address may not fetch phone settings (see [http] secrets_allowed_from)")
         row = storedfiles.current(mac, kind, name)
         if row is None:
             return plain(404, f"no {kind.directory}/{filename} stored")
