@@ -101,11 +101,49 @@ def upload_to_server(url: str, path: Path) -> tuple[int, str]:
         return response.status, response.read().decode(errors="replace").strip()
 
 
+def measure_queries(site: Site, copies: int) -> None:
+    """Copy the uploaded phone's lines to ``copies`` more phones, add a small phone, then time the queries
+    `autoprov logs show` makes: one phone among millions of lines must stay fast (the (mac, id) indexes)."""
+    from autoprov.phonefiles.logs import query_lines
+    from autoprov.phonefiles.tables import LogLine
+
+    columns = [f.column_name for f in LogLine._meta.sorted_fields if f.name != "id"]
+    chosen = ", ".join("%s" if c == "mac" else c for c in columns)
+    with site.db.connection_context():
+        start = time.perf_counter()
+        for i in range(copies):
+            site.db.execute_sql(
+                f"INSERT INTO log_line ({', '.join(columns)}) SELECT {chosen} FROM log_line WHERE mac = %s"
+                .replace("%s", site.db.param),
+                (f"0004f2ff{i:04x}", MAC),
+            )
+        small = "0004f2000001"
+        site.db.execute_sql(
+            f"INSERT INTO log_line ({', '.join(columns)}) SELECT {chosen} FROM log_line WHERE mac = %s"
+            f" AND id IN (SELECT id FROM log_line WHERE mac = %s ORDER BY id LIMIT 100)".replace("%s", site.db.param),
+            (small, MAC, MAC),
+        )
+        total = LogLine.select().count()
+        print(f"queries: {total:,} lines of {copies + 2} phones (copied in {time.perf_counter() - start:.1f} s)")
+        cases = [
+            ("newest 100 lines of a big phone", lambda: list(query_lines(MAC, limit=100))),
+            ("newest 100 app.log lines, level >= 4", lambda: list(query_lines(MAC, "app", 4, limit=100))),
+            ("all lines of a small phone", lambda: list(query_lines(small))),
+            ("grep 'Registration' on a big phone", lambda: list(query_lines(MAC, grep="Registration", limit=100))),
+        ]
+        for label, run in cases:
+            run()  # warm the cache, as a second look would
+            begin = time.perf_counter()
+            rows = run()
+            print(f"  {label}: {len(rows)} rows in {(time.perf_counter() - begin) * 1000:.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=float, default=50)
     parser.add_argument("--database-url", help="An empty database to use (default: a temporary SQLite file).")
     parser.add_argument("--url", help="Upload to a running autoprov on loopback instead of in-process.")
+    parser.add_argument("--copies", type=int, default=7, help="Phones the upload is copied to before querying.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -128,6 +166,7 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         print(f"timed run: HTTP {status} {text}")
         print(f"ingest: {elapsed:.2f} s, {lines / elapsed:,.0f} lines/s, {size / elapsed / 1e6:.1f} MB/s")
+        measure_queries(site, args.copies)
         if args.database_url:
             print("(tracemalloc run skipped: it needs a second empty database)")
         else:
