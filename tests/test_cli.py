@@ -271,3 +271,59 @@ def test_phone_show_reports_a_model_mismatch(two_extensions, client):
     assert len(problem) == 1, show
     assert "the database says polycom_ip330 but the phone's User-Agent says polycom_ip331" in problem[0]
     assert phone_list(config) == [f"{MAC}\tpolycom_ip330\t1001  [problem: see phone show]"]
+
+
+# --- update ---------------------------------------------------------------------------------------------
+
+
+def test_phone_update_changes_model_lines_and_zone_and_the_phone_sees_it(two_extensions, site, client):
+    config = two_extensions
+    autoprov("phone", "add", MAC, "--model", "polycom_ip330", "--line", "1001", config=config)
+    out = autoprov("phone", "update", MAC.upper(), "--model", "polycom_ip331", "--line", "1002", "--line", "1001",
+                   "--time-zone", "Europe/Paris", config=config).stdout
+    assert out.strip() == f"updated phone {MAC} (polycom_ip331)"
+    r = client.get(f"/prov/polycom_ip331/{MAC}-phone.cfg", headers=headers("polycom_ip331"))
+    root = ET.fromstring(r.data)
+    assert [reg.get(f"reg.{i}.address") for i, reg in enumerate(root.findall("reg"), 1)] == ["1002", "1001"]
+    assert root.find("tcpIpApp").get("tcpIpApp.sntp.gmtOffset") == "3600"
+    autoprov("phone", "update", MAC, "--time-zone", "", "--notes", "desk 4", config=config)
+    shown = autoprov("phone", "show", MAC, config=config).stdout
+    assert "time zone: UTC (site)" in shown and "notes: desk 4" in shown
+    autoprov("phone", "update", MAC, "--no-lines", config=config)
+    assert phone_list(config) == [f"{MAC}\tpolycom_ip331\t-"]
+
+
+def test_phone_update_refusals_change_nothing(two_extensions):
+    config = two_extensions
+    autoprov("phone", "add", MAC, "--model", "polycom_ip330", "--line", "1001", "--line", "1002", config=config)
+    before = phone_list(config)
+    assert refused("phone", "update", MAC, "--model", "polycom_ip4000", config=config) == (
+        "polycom_ip4000 has 1 line(s); 2 given"
+    )
+    assert refused("phone", "update", MAC, "--line", "1001", "--line", "9999", config=config) == (
+        "unknown extension(s): 9999"
+    )
+    assert "unknown time zone" in refused("phone", "update", MAC, "--time-zone", "Mars/Base", config=config)
+    assert refused("phone", "update", "0004f2000000", "--notes", "x", config=config) == "no phone 0004f2000000"
+    assert phone_list(config) == before
+    usage = autoprov("phone", "update", MAC, config=config, check=False)
+    assert usage.returncode == 2 and "nothing to change" in usage.stderr
+
+
+def test_extension_update(two_extensions, site, client):
+    config = two_extensions
+    autoprov("phone", "add", MAC, "--model", "polycom_ip330", "--line", "1001", config=config)
+    autoprov("extension", "update", "1001", "--first-name", "Augusta", "--secret", "new-pw", "--server",
+             "pbx9.example.test", "--no-directory", config=config)
+    reg = ET.fromstring(client.get(f"/prov/polycom_ip330/{MAC}-phone.cfg", headers=headers("polycom_ip330")).data)
+    line = reg.find("reg")
+    assert line.get("reg.1.displayName") == "Augusta Lovelace"
+    assert line.get("reg.1.auth.password") == "new-pw"
+    assert line.get("reg.1.server.1.address") == "pbx9.example.test"
+    listed = autoprov("extension", "list", config=config).stdout
+    assert "[not in directory]" in listed and "new-pw" not in listed
+    autoprov("extension", "update", "1001", "--server", "", config=config)
+    line = ET.fromstring(client.get(f"/prov/polycom_ip330/{MAC}-phone.cfg", headers=headers("polycom_ip330")).data)
+    assert line.find("reg").get("reg.1.server.1.address") == "pbx.example.test"  # the site's again
+    assert "one line" in refused("extension", "update", "1001", "--secret", "a\nb", config=config)
+    assert refused("extension", "update", "7777", "--first-name", "x", config=config) == "no extension 7777"

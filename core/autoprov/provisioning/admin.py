@@ -126,18 +126,76 @@ def add_phone(
     check_time_zone(time_zone)
     if Phone.get_or_none(Phone.mac == mac) is not None:
         raise AdminError(f"phone {mac} already exists")
+    found = _extensions(user_ids)
+    try:
+        with site.db.atomic():
+            phone = Phone.create(mac=mac, model=model, time_zone=time_zone or None, notes=notes)
+            _set_lines(phone, [found[u] for u in user_ids])
+    except peewee.IntegrityError as exc:  # a concurrent add of the same MAC
+        raise AdminError(f"phone {mac} could not be added: {exc}") from None
+    return phone
+
+
+def _extensions(user_ids: list[str]) -> dict[str, Extension]:
+    """The extensions named, by user id; AdminError naming every one that does not exist."""
     found = {e.user_id: e for e in Extension.select().where(Extension.user_id.in_(user_ids))} if user_ids else {}
     missing = [u for u in user_ids if u not in found]
     if missing:
         raise AdminError(f"unknown extension(s): {', '.join(missing)}")
-    try:
-        with site.db.atomic():
-            phone = Phone.create(mac=mac, model=model, time_zone=time_zone or None, notes=notes)
-            for position, user_id in enumerate(user_ids, start=1):
-                PhoneLine.create(phone=phone, position=position, extension=found[user_id])
-    except peewee.IntegrityError as exc:  # a concurrent add of the same MAC
-        raise AdminError(f"phone {mac} could not be added: {exc}") from None
+    return found
+
+
+def _set_lines(phone: Phone, extensions: list[Extension]) -> None:
+    PhoneLine.delete().where(PhoneLine.phone == phone).execute()
+    for position, ext in enumerate(extensions, start=1):
+        PhoneLine.create(phone=phone, position=position, extension=ext)
+
+
+def update_phone(
+    site: Site,
+    mac: str,
+    model: str | None = None,
+    lines: Iterable[str] | None = None,
+    time_zone: str | None = None,
+    notes: str | None = None,
+) -> Phone:
+    """Change what is given (None: keep). ``lines`` replaces all lines; ``time_zone`` "" returns to the site's."""
+    phone = get_phone(mac)
+    user_ids = list(lines) if lines is not None else [row.extension.user_id for row in phone.lines]
+    check_model(site, model or phone.model, len(user_ids))
+    check_time_zone(time_zone)
+    found = _extensions(user_ids) if lines is not None else {}
+    with site.db.atomic():
+        if model is not None:
+            phone.model = model
+        if time_zone is not None:
+            phone.time_zone = time_zone or None
+        if notes is not None:
+            phone.notes = notes
+        phone.save()
+        if lines is not None:
+            _set_lines(phone, [found[u] for u in user_ids])
     return phone
+
+
+def update_extension(user_id: str, **changes: object) -> Extension:
+    """Change the given fields of an extension (names as in ExtensionData), with the same checks as adding."""
+    ext = Extension.get_or_none(Extension.user_id == user_id)
+    if ext is None:
+        raise AdminError(f"no extension {user_id}")
+    unknown = set(changes) - {"secret", "first_name", "last_name", "mailbox", "server", "port", "in_directory"}
+    if unknown:
+        raise AdminError(f"cannot change {', '.join(sorted(unknown))} of an extension")
+    current = {k: getattr(ext, k) for k in ("secret", "first_name", "last_name", "mailbox", "server", "port")}
+    data = ExtensionData(user_id, in_directory=ext.in_directory, **current)
+    for key, value in changes.items():
+        setattr(data, key, value)
+    data.validate()
+    for key in changes:
+        setattr(ext, key, getattr(data, key))
+    ext.server = ext.server or None  # "" means the site's SIP server
+    ext.save()
+    return ext
 
 
 def remove_phone(mac: str) -> None:

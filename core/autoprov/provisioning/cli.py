@@ -107,6 +107,27 @@ def extension_add(
         click.echo(f"secret: {ext.secret}")
 
 
+@extension.command("update")
+@click.argument("user_id")
+@click.option("--secret", help="New SIP password.")
+@click.option("--first-name")
+@click.option("--last-name")
+@click.option("--mailbox")
+@click.option("--server", help="SIP server host ('' for the site default).")
+@click.option("--port", type=int)
+@click.option("--directory/--no-directory", default=None, help="List in the company directory or not.")
+@pass_site
+def extension_update(site: Site, user_id: str, directory: bool | None, **options: object) -> None:
+    """Change an extension; options not given stay as they are."""
+    changes = {k: v for k, v in options.items() if v is not None}
+    if directory is not None:
+        changes["in_directory"] = directory
+    if not changes:
+        raise click.UsageError("nothing to change")
+    admin.update_extension(user_id, **changes)
+    click.echo(f"updated extension {user_id}: {', '.join(sorted(changes))}")
+
+
 @extension.command("list")
 @pass_site
 def extension_list(site: Site) -> None:
@@ -142,6 +163,33 @@ def phone_add(site: Site, mac: str, model: str, lines: tuple[str, ...], time_zon
     """Add a phone: autoprov phone add 0004f2aabbcc --model polycom_ip330 --line 1001 --line 1002"""
     p = admin.add_phone(site, mac, model, lines, time_zone, notes)
     click.echo(f"added phone {p.mac} ({p.model}) with {len(lines)} line(s)")
+
+
+@phone.command("update")
+@click.argument("mac")
+@click.option("--model", help="Model name, as `autoprov models` lists it.")
+@click.option("--line", "lines", multiple=True, help="Replace the lines: extension for line 1, 2, ... (repeat).")
+@click.option("--no-lines", is_flag=True, help="Remove every line.")
+@click.option("--time-zone", help="IANA zone for this phone ('' for the site's).")
+@click.option("--notes")
+@pass_site
+def phone_update(
+    site: Site,
+    mac: str,
+    model: str | None,
+    lines: tuple[str, ...],
+    no_lines: bool,
+    time_zone: str | None,
+    notes: str | None,
+) -> None:
+    """Change a phone; options not given stay as they are."""
+    if lines and no_lines:
+        raise click.UsageError("--line and --no-lines contradict each other")
+    new_lines = [] if no_lines else (list(lines) if lines else None)
+    if model is None and new_lines is None and time_zone is None and notes is None:
+        raise click.UsageError("nothing to change")
+    p = admin.update_phone(site, mac, model, new_lines, time_zone, notes)
+    click.echo(f"updated phone {p.mac} ({p.model})")
 
 
 @phone.command("list")
