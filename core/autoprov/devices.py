@@ -93,6 +93,10 @@ class DeviceModel(ABC):
         """The software version a User-Agent reports, if the vendor's format has one."""
         return None
 
+    def serial_mac(self, user_agent: str) -> str | None:
+        """The phone's MAC if its User-Agent carries one (some firmware tags even the first request)."""
+        return None
+
     @property
     def firmware_dir(self) -> Path:
         assert self.settings is not None, "model not configured"

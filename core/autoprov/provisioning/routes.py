@@ -112,8 +112,7 @@ def _firmware(model: DeviceModel, request: Request, filename: str) -> Response:
 
 
 def _serial_mac(model: DeviceModel | None, request: Request) -> str:
-    serial = getattr(model, "serial_mac", None)
-    return (serial(_user_agent(request)) if serial else None) or ""
+    return (model.serial_mac(_user_agent(request)) if model else None) or ""
 
 
 @hookimpl

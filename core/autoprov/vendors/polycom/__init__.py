@@ -64,8 +64,7 @@ class PolycomModel(DeviceModel):
         m = _VERSION.search(user_agent)
         return m.group(1) if m else None
 
-    @staticmethod
-    def serial_mac(user_agent: str) -> str | None:
+    def serial_mac(self, user_agent: str) -> str | None:
         """The MAC in ``(SN:...)``, which UC Software adds when device.prov.tagSerialNo is set."""
         m = _SERIAL.search(user_agent)
         return m.group(1).lower() if m else None
