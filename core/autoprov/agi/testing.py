@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -158,6 +159,8 @@ class ScriptedAsterisk:
 
     - ``hangup_at``: the channel hangs up as command number N (1-based) arrives: ``HANGUP`` is written
       before its reply, and from then on only dead-safe commands succeed.
+    - ``hangup_notice``: how the script learns of that hangup instead of the ``HANGUP`` line. Asterisk writes
+      the line to a FastAGI peer but signals a local AGI process with SIGHUP (``local_call`` does that).
     - ``chunk``/``chunk_delay``: write everything in pieces of that many bytes, pausing between them.
     - ``usage_shape``: "new", "old" or "none", the 520 reply a command with wrong arguments gets.
     - ``exec_results``: what EXEC of an application returns (default 0); ``exec_delay`` seconds it takes.
@@ -171,6 +174,7 @@ class ScriptedAsterisk:
         send: Callable[[bytes], object],
         *,
         hangup_at: int | None = None,
+        hangup_notice: Callable[[], object] | None = None,
         chunk: int | None = None,
         chunk_delay: float = 0.0,
         usage_shape: str = "new",
@@ -184,6 +188,7 @@ class ScriptedAsterisk:
         self._recv = recv
         self._send_raw = send
         self.hangup_at = hangup_at
+        self.hangup_notice = hangup_notice or (lambda: self.send(b"HANGUP\n"))
         self.chunk = chunk
         self.chunk_delay = chunk_delay
         self.usage_shape = usage_shape
@@ -259,7 +264,7 @@ class ScriptedAsterisk:
             self.t.commands.append(argv)
             if self.hangup_at is not None and n >= self.hangup_at and not self.t.hung_up:
                 self.t.hung_up = True
-                self.send(b"HANGUP\n")
+                self.hangup_notice()
             self._answer(argv)
 
     def _answer(self, argv: list[str]) -> None:
@@ -352,6 +357,7 @@ def local_call(
         stdin.write(data)
         stdin.flush()
 
+    knobs.setdefault("hangup_notice", lambda: proc.send_signal(signal.SIGHUP))  # as Asterisk tells a local AGI
     peer = ScriptedAsterisk(lambda n: os.read(stdout_fd, n), send, **knobs)  # type: ignore[arg-type]
     stderr: list[bytes] = []
     drain = threading.Thread(target=lambda: stderr.append(proc.stderr.read() if proc.stderr else b""), daemon=True)
