@@ -112,6 +112,15 @@ def test_per_mac_master_is_404_but_seen(client, db):
     assert len(sightings("0004f2aabbcd")) == 1
 
 
+def test_a_returning_phone_updates_its_sighting(client, db):
+    client.get("/0004f2777777.cfg", headers=IP330, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    (first,) = sightings("0004f2777777")
+    client.get("/prov/polycom_ip330/0004f2777777.cfg", headers=IP330, environ_base={"REMOTE_ADDR": "10.0.0.99"})
+    (s,) = sightings("0004f2777777")
+    assert (s.ip, s.last_path, s.count) == ("10.0.0.99", "/prov/polycom_ip330/0004f2777777.cfg", 2)
+    assert s.first_seen == first.first_seen and s.last_seen >= first.last_seen
+
+
 def test_phone_config_rendered_from_database(client, ada):
     r = client.get("/prov/polycom_ip330/0004f2aabbcc-phone.cfg", headers=IP330)
     assert r.status_code == 200
@@ -236,6 +245,9 @@ def test_secrets_only_reach_allowed_networks(site, client, ada):
     inside = client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "10.1.2.3"})
     assert inside.status_code == 200
     assert client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "2001:db8::5"}).status_code == 200
+    # An IPv4 phone as a server listening on "::" sees it.
+    assert client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "::ffff:10.1.2.3"}).status_code == 200
+    assert client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "::ffff:192.0.2.1"}).status_code == 403
     outside = client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "192.0.2.1"})
     assert outside.status_code == 403
     assert b"pw-1001" not in outside.data

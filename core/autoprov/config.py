@@ -124,6 +124,8 @@ class Settings:
             ip = ipaddress.ip_address(address or "")
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # an IPv4 client of a server on "::"
+            ip = ip.ipv4_mapped
         return any(ip in ipaddress.ip_network(net, strict=False) for net in self.http.secrets_allowed_from)
 
 

@@ -40,7 +40,8 @@ def record_sighting(
         Sighting.last_seen: now,
         Sighting.first_seen: now,
     }
-    update = {k: v for k, v in row.items() if k not in (Sighting.mac, Sighting.user_agent, Sighting.first_seen)}
+    # By name: a peewee field compared with ``in`` builds an expression (always true) instead of comparing.
+    update = {k: v for k, v in row.items() if k.name not in ("mac", "user_agent", "first_seen")}
     update[Sighting.count] = Sighting.count + 1
     if problem is not None:
         row[Sighting.problem] = problem
