@@ -51,10 +51,26 @@ def test_ip4000_initial_config_also_configures_the_phone(client):
 
 
 def test_https_public_url_gives_https_server_type(site, client):
-    site.settings.http.public_url = "https://user:pw@prov.example.test/"
+    site.settings.http.public_url = "https://prov.example.test/"
     device = ET.fromstring(client.get("/prov/polycom_ip331/device.cfg", headers=headers("polycom_ip331")).data)
     assert device.get("device.prov.serverType") == "3"
     assert device.get("device.prov.serverName") == "prov.example.test/prov/polycom_ip331"
+    assert device.get("device.prov.user") is None
+
+
+def test_public_url_path_and_login_reach_the_phone(site, client):
+    """A server mounted under /autoprov behind a login: the phone keeps the path and learns the login."""
+    site.settings.http.public_url = "http://ph%40ne:s3cr%22t@prov.example.test/autoprov/"
+    site.settings.http.secrets_allowed_from = ["10.0.0.0/8"]
+    path = "/prov/polycom_ip330/device.cfg"
+    r = client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    device = ET.fromstring(r.data)
+    assert device.get("device.prov.serverName") == "prov.example.test/autoprov/prov/polycom_ip330"
+    assert (device.get("device.prov.user"), device.get("device.prov.password")) == ("ph@ne", 's3cr"t')
+    assert device.get("device.prov.user.set") == device.get("device.prov.password.set") == "1"
+    # The login is a credential: only the phones' networks get it.
+    r = client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert r.status_code == 403 and b"s3cr" not in r.data
 
 
 def test_user_agent_matching_is_by_model_token(site):
@@ -209,6 +225,15 @@ def test_wrong_path_still_gets_its_real_model_and_the_mismatch_is_recorded(clien
     assert b"SoundPoint IP 330" in r.data
     (s,) = sightings("0004f2aabbcc")
     assert "asked under /prov/polycom_ip331/ but it is a polycom_ip330" in s.problem
+
+
+def test_user_agent_of_a_model_with_fewer_lines_gets_only_its_lines(client, ada):
+    """A two-line IP 330 in the database that is really a one-line IP 4000 gets one line, and the admin is told."""
+    r = client.get("/prov/polycom_ip4000/0004f2aabbcc-phone.cfg", headers=headers("polycom_ip4000"))
+    assert r.status_code == 200
+    assert b'reg.1.address="1001' in r.data and b"reg.2." not in r.data
+    (s,) = sightings("0004f2aabbcc")
+    assert "it has 2 lines but a polycom_ip4000 has 1: served the first" in s.problem
 
 
 def test_user_agent_contradicting_the_database_is_recorded(client, ada):

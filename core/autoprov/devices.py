@@ -135,6 +135,10 @@ class DeviceModel(ABC):
         """File names under ``/prov/<model>/`` that are rendered rather than served from firmware, by role."""
         return {}
 
+    def role_holds_secrets(self, role: str) -> bool:
+        """Whether the generated file ``role`` carries credentials, so only ``secrets_allowed_from`` may fetch it."""
+        return False
+
     @property
     def base_path(self) -> str:
         return f"/prov/{self.name}/"

@@ -1,14 +1,15 @@
 """What a phone fetches: the initial config at the root, then everything under ``/prov/<model>/``.
 
-Who may fetch what: firmware, master, site and device configs hold no secrets. ``<mac>-phone.cfg`` holds
-the SIP passwords of that phone's lines: only clients in ``[http] secrets_allowed_from`` may fetch it
-(403 otherwise; empty list: anyone who can reach the server and knows or guesses the MAC). See README,
-"Security".
+Who may fetch what: firmware, master and site configs hold no secrets. ``<mac>-phone.cfg`` holds the SIP
+passwords of that phone's lines, and ``device.cfg`` the provisioning login when ``public_url`` carries one:
+only clients in ``[http] secrets_allowed_from`` may fetch those (403 otherwise; empty list: anyone who can
+reach the server and knows or guesses the MAC). See README, "Security".
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from werkzeug.wrappers import Request, Response
 
@@ -67,12 +68,15 @@ def model_file(site: Site, request: Request, model: str, filename: str) -> Respo
         return plain(404, f"no model {model!r} is installed; see `autoprov models`")
     role = path_model.generated_files().get(filename)
     if role is not None:
+        if path_model.role_holds_secrets(role) and not site.settings.may_fetch_secrets(request.remote_addr):
+            return _refuse_secrets(site, request, "")
         return config_response(request, path_model.render_generated(role))
     if m := PHONE_CONFIG.fullmatch(filename):
         return phone_config(site, request, path_model, m.group(1).lower())
     if m := MAC_MASTER.fullmatch(filename):
-        # Normal: the phone falls back to 000000000000.cfg. Worth a sighting: it carries the MAC.
-        record_sighting(site, request, m.group(1).lower())
+        # Normal: the phone falls back to 000000000000.cfg (also when the database is down: never a 503 here).
+        # Worth a sighting: it carries the MAC.
+        record_sighting(site, request, m.group(1).lower(), required=False)
         return plain(404, "no per-phone master config; use 000000000000.cfg")
     return _firmware(path_model, request, filename)
 
@@ -81,8 +85,7 @@ def phone_config(site: Site, request: Request, path_model: DeviceModel, mac: str
     if mac == ZERO_MAC:
         return plain(404, "000000000000 is not a phone")
     if not site.settings.may_fetch_secrets(request.remote_addr):
-        record_sighting(site, request, mac, problem=f"refused its config: {request.remote_addr} may not fetch secrets")
-        return plain(403, "this address may not fetch phone configs (see [http] secrets_allowed_from)")
+        return _refuse_secrets(site, request, mac)
     phone = Phone.get_or_none(Phone.mac == mac)
     if phone is None:
         record_sighting(site, request, mac, problem="not in the database")
@@ -99,9 +102,19 @@ def phone_config(site: Site, request: Request, path_model: DeviceModel, mac: str
         return plain(404, f"phone {mac} is a {phone.model}, and no such model is installed")
     if real is not path_model:
         problems.append(f"asked under /prov/{path_model.name}/ but it is a {real.name}: served {real.name}'s config")
-    body = real.render_phone_config(phone_view(phone, site.settings, real.name))
+    view = phone_view(phone, site.settings, real.name)
+    if len(view.lines) > real.line_count:
+        problems.append(f"it has {len(view.lines)} lines but a {real.name} has {real.line_count}: served the first")
+        view = replace(view, lines=view.lines[: real.line_count])
+    body = real.render_phone_config(view)
     record_sighting(site, request, mac, problem="; ".join(problems))
     return config_response(request, body)
+
+
+def _refuse_secrets(site: Site, request: Request, mac: str) -> Response:
+    record_sighting(site, request, mac, problem=f"refused: {request.remote_addr} may not fetch secrets",
+                    required=False)
+    return plain(403, "this address may not fetch files holding credentials (see [http] secrets_allowed_from)")
 
 
 def _firmware(model: DeviceModel, request: Request, filename: str) -> Response:

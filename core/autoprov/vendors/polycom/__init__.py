@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from mako.lookup import TemplateLookup
 
@@ -122,8 +122,16 @@ class PolycomModel(DeviceModel):
         """Device settings that move a phone to this model's path (read once, then the phone reboots)."""
         assert self.settings is not None
         url = urlsplit(self.settings.public_url)
-        server_name = (url.netloc.rpartition("@")[2] + self.base_path).rstrip("/")
-        return self._render("device.cfg.mako", server_type=SERVER_TYPES[url.scheme], server_name=server_name)
+        # serverName is host[:port][/path] without a scheme; the public URL's own path (a server mounted under
+        # /autoprov) comes before the model's. Credentials in the URL become the phone's provisioning login.
+        server_name = url.netloc.rpartition("@")[2] + url.path.rstrip("/") + self.base_path.rstrip("/")
+        return self._render(
+            "device.cfg.mako",
+            server_type=SERVER_TYPES[url.scheme],
+            server_name=server_name,
+            prov_user=unquote(url.username or ""),
+            prov_password=unquote(url.password or ""),
+        )
 
     def render_master_config(self) -> bytes:
         return self._render("master.cfg.mako", config_files=self.config_files())
@@ -136,6 +144,11 @@ class PolycomModel(DeviceModel):
         # A per-phone zone goes into the phone's own file, which the phone reads before site.cfg.
         time_params = polycom_time_settings(phone.time_zone) if phone.time_zone else ()
         return self._render("phone.cfg.mako", phone=phone, time_params=time_params)
+
+    def role_holds_secrets(self, role: str) -> bool:
+        # device.cfg hands out the provisioning login when the public URL carries one.
+        assert self.settings is not None
+        return role == "device" and bool(urlsplit(self.settings.public_url).username)
 
     def render_generated(self, role: str) -> bytes:
         return {
