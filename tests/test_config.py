@@ -69,6 +69,13 @@ time_zone = "Europe/Paris"
         ("[sip]\ntransport = 'UDP'", "sip.transport"),
         ('[site_params]\n"bad name\\"" = "1"', "site_params"),
         ("[database\nurl = 1", "autoprov.toml"),
+        ("[database]\nurl = 'mysql://db/autoprov'", "database.url: use sqlite:///path or postgresql://"),
+        ('[sip]\nserver = "a b\\"<"', "sip.server: "),
+        ("[sip]\nport = 0", "sip.port: must be 1 or more and at most 65535"),
+        ("[http]\nport = 70000", "http.port: must be 1 or more and at most 65535"),
+        ("[polling]\nperiod = -1", "polling.period: must be 1 or more"),
+        ("[http]\nretry_after = -5", "http.retry_after: must be 1 or more"),
+        ('[time]\nsntp_server = "ntp\\nevil"', "time.sntp_server: "),
     ],
 )
 def test_mistakes_are_named(tmp_path, text, message):

@@ -15,7 +15,7 @@ import click
 import peewee
 
 from autoprov.config import ConfigError, load_settings
-from autoprov.db import UNAVAILABLE_ERRORS
+from autoprov.db import is_schema_missing, is_unavailable
 from autoprov.plugins import PluginManager, build_plugin_manager
 from autoprov.provisioning.admin import AdminError
 from autoprov.site import Site
@@ -57,10 +57,16 @@ def pass_site(f: F) -> F:
         try:
             with site.db.connection_context():
                 return ctx.invoke(f, site, *args, **kwargs)
-        except UNAVAILABLE_ERRORS as exc:
-            raise click.ClickException(one_line(f"database unavailable: {exc}")) from None
+        except peewee.PeeweeException as exc:
+            if is_schema_missing(exc):
+                raise click.ClickException("the database has no autoprov tables yet: run `autoprov init`") from None
+            if is_unavailable(exc):
+                raise click.ClickException(one_line(f"database unavailable: {exc}")) from None
+            raise
         except AdminError as exc:  # a refused change: the message is the whole story
             raise click.ClickException(one_line(exc)) from None
+        except UnicodeEncodeError:  # bytes that are not UTF-8 in an argument reached a database driver
+            raise click.ClickException("an argument is not valid UTF-8") from None
 
     wrapper.__name__ = f.__name__
     wrapper.__doc__ = f.__doc__

@@ -170,7 +170,34 @@ def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
             setattr(obj, key, value)
 
 
+# A host name or an IP address (IPv6 in brackets): what phones are given for SIP and SNTP servers.
+HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})$|^\[[0-9A-Fa-f:.]+\]$")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+# Settings that must be at least this (and for ports, at most 65535): a value that would reach a phone or
+# a server socket nonsensical is refused here, with its name, rather than discovered on a phone.
+_MINIMUMS = {
+    ("http", "port"): 1, ("http", "workers"): 1, ("http", "threads"): 1, ("http", "retry_after"): 1,
+    ("sip", "port"): 1, ("sip", "expires"): 1, ("polling", "period"): 1, ("agi", "port"): 1,
+    ("agi", "session_timeout"): 1, ("agi", "database_timeout"): 0.01, ("agi", "max_db_connections"): 1,
+    ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
+}
+
+
 def validate(s: Settings) -> None:
+    scheme = urlsplit(s.database.url).scheme
+    if scheme not in DATABASE_SCHEMES:
+        raise ConfigError(
+            f"database.url: use sqlite:///path or postgresql://user:password@host/name, got {scheme or 'no'} scheme"
+        )
+    for (section, key), low in _MINIMUMS.items():
+        value = getattr(getattr(s, section), key)
+        high = 65535 if key == "port" else None
+        if value < low or (high is not None and value > high):
+            raise ConfigError(f"{section}.{key}: must be {low} or more{f' and at most {high}' if high else ''}")
+    for name, value in (("sip.server", s.sip.server), ("time.sntp_server", s.time.sntp_server)):
+        if not HOST.fullmatch(value):
+            raise ConfigError(f"{name}: {value!r} is not a host name or address")
     url = urlsplit(s.http.public_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"http.public_url: must be an http:// or https:// URL, got {s.http.public_url!r}")

@@ -25,10 +25,14 @@ _UNDEFINED_TABLE = "42P01"
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether a database exception means "no usable database right now" (answered with 503)."""
-    if isinstance(exc, UNAVAILABLE_ERRORS):
-        return True
-    orig = getattr(exc, "orig", None)
-    return isinstance(exc, peewee.ProgrammingError) and getattr(orig, "pgcode", None) == _UNDEFINED_TABLE
+    return isinstance(exc, UNAVAILABLE_ERRORS) or is_schema_missing(exc)
+
+
+def is_schema_missing(exc: BaseException) -> bool:
+    """A table is missing: ``autoprov init`` never ran on this database."""
+    if isinstance(exc, peewee.ProgrammingError):
+        return getattr(getattr(exc, "orig", None), "pgcode", None) == _UNDEFINED_TABLE
+    return isinstance(exc, peewee.OperationalError) and str(exc).startswith("no such table")
 
 
 SQLITE_PRAGMAS = {
