@@ -253,6 +253,28 @@ def test_database_that_cannot_be_opened_is_one_line(tmp_path, settings):
         assert 'database "autoprov_test_no_such_database" does not exist' in init
 
 
+def test_database_without_the_schema_says_run_init(tmp_path, settings):
+    config = write_config(tmp_path / "autoprov.toml", settings, free_port())
+    for args in (("phone", "list"), ("extension", "add", "1001"), ("sightings",)):
+        assert refused(*args, config=config) == "the database has no autoprov tables yet: run `autoprov init`"
+    autoprov("init", config=config)
+    assert autoprov("phone", "list", config=config).stdout == ""
+
+
+def test_values_a_phone_cannot_carry_are_refused(config):
+    """A secret the XML would have to drop, bytes that are not UTF-8, Asterisk's box@context as a mailbox."""
+    assert "printable" in refused("extension", "add", "4002", "--secret", "pw\x16x", config=config)
+    assert refused("extension", "add", "4003", "--first-name", b"\xff", config=config) == (
+        "extension 4003: the first name is not valid UTF-8"
+    )
+    message = refused("extension", "add", "4004", "--mailbox", "4004@default", config=config)
+    assert "give the number the phone subscribes to (4004)" in message
+    autoprov("extension", "add", "4005", "--mailbox", "4005@pbx.example.test", config=config)
+    assert [line.split("\t")[0] for line in autoprov("extension", "list", config=config).stdout.splitlines()] == [
+        "4005"
+    ]
+
+
 # --- what the server saw --------------------------------------------------------------------------------
 
 

@@ -110,6 +110,8 @@ bad id,pw,,,,,,,
 2015,pw,,0004f2000001,polycom_ip4000,,,,
 2016,pw,,,,,,,,surplus
 2002,pw2,,,,,,,
+2017,pw,,,,,,,²
+2018,pw,,0004f2000009,polycom_ip330,²,,,
 """
 
 
@@ -139,6 +141,8 @@ def test_every_bad_row_is_reported_with_its_line_and_nothing_is_imported(tmp_pat
         "line 22: phone 0004f2000001: model 'polycom_ip4000' differs from line 2 ('polycom_ip330')",
         "line 23: 10 fields but the header names 9",
         "line 24: extension 2002: secret differs from line 5",
+        "line 25: sip_port '²' is not a number",
+        "line 26: line position '²' is not a whole number from 1",
     ]
     assert counts() == (1, 1, 1)
 

@@ -68,3 +68,13 @@ def test_truncate_utf8_cuts_on_a_character_boundary():
     assert truncate_utf8("a" + "é" * 30, 40) == "a" + "é" * 19
     assert truncate_utf8("🎉🎉", 7) == "🎉"
     assert truncate_utf8("short", 40) == "short"
+    # "e" + COMBINING ACUTE ACCENT is one letter on the screen: kept whole or not at all.
+    assert truncate_utf8("abcde\u0301", 6) == "abcd"
+    assert truncate_utf8("abcde\u0301", 7) == "abcde\u0301"
+
+
+def test_nul_in_a_path_or_user_agent_is_a_404_not_a_database_error(client, db):
+    """PostgreSQL cannot store NUL in text: what a client sends is made storable before it is recorded."""
+    assert client.get("/prov/x%00y/z", headers=headers("polycom_ip330")).status_code == 404
+    r = client.get("/0004f2aabbcc.cfg", headers={"User-Agent": "Polycom\x00SPIP_330"})
+    assert r.status_code == 404

@@ -8,6 +8,7 @@ attributes) and pass characters XML 1.0 forbids (which make a phone reject the w
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 # Characters XML 1.0 does not allow at all (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF).
@@ -42,8 +43,12 @@ def xml_attr(value: Any) -> str:
 
 
 def truncate_utf8(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` whose UTF-8 encoding fits in ``limit`` bytes (cut on a character boundary)."""
+    """The longest prefix of ``text`` whose UTF-8 encoding fits in ``limit`` bytes, cut on a character boundary
+    and never between a letter and the combining marks that follow it (an "e" whose accent was cut off)."""
     encoded = text.encode("utf-8")
     if len(encoded) <= limit:
         return text
-    return encoded[:limit].decode("utf-8", errors="ignore")
+    cut = len(encoded[:limit].decode("utf-8", errors="ignore"))
+    while 0 < cut < len(text) and unicodedata.combining(text[cut]):
+        cut -= 1
+    return text[:cut]

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import peewee
 
+from autoprov.config import HOST
 from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.provisioning.tables import Extension, Phone, PhoneLine
 from autoprov.site import Site
@@ -19,7 +21,6 @@ from autoprov.timezones import is_valid_zone
 
 # SIP user part characters Asterisk endpoints use in practice; no spaces, quotes or '@'.
 _USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,79}$")
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})$|^\[[0-9A-Fa-f:.]+\]$")
 
 
 class AdminError(ValueError):
@@ -40,11 +41,17 @@ class ExtensionData:
     def validate(self) -> None:
         if not _USER_ID.fullmatch(self.user_id):
             raise AdminError(f"extension {self.user_id!r}: use letters, digits and _.+- only")
-        if self.secret is not None and (not self.secret or any(c in self.secret for c in "\r\n\x00")):
-            raise AdminError(f"extension {self.user_id}: the secret must be non-empty and on one line")
+        for label, value in (("secret", self.secret or ""), ("first name", self.first_name),
+                             ("last name", self.last_name), ("mailbox", self.mailbox)):
+            if _is_not_utf8(value):
+                raise AdminError(f"extension {self.user_id}: the {label} is not valid UTF-8")
+        # A character the phone's XML cannot carry would be dropped from the secret on the way to the phone,
+        # leaving phone and Asterisk with different passwords: refuse it instead.
+        if self.secret is not None and (not self.secret or any(_unprintable(c) for c in self.secret)):
+            raise AdminError(f"extension {self.user_id}: the secret must be non-empty, printable and on one line")
         if self.secret is not None and len(self.secret) > 128:  # the column's size: PostgreSQL would refuse it
             raise AdminError(f"extension {self.user_id}: the secret is longer than 128 characters")
-        if self.server and not _HOST.fullmatch(self.server):
+        if self.server and not HOST.fullmatch(self.server):
             raise AdminError(f"extension {self.user_id}: {self.server!r} is not a host name or address")
         if self.port is not None and not 0 < self.port < 65536:
             raise AdminError(f"extension {self.user_id}: port {self.port} is out of range")
@@ -55,8 +62,24 @@ class ExtensionData:
                 raise AdminError(f"extension {self.user_id}: {label} is longer than 100 characters")
         if len(self.mailbox) > 80:
             raise AdminError(f"extension {self.user_id}: mailbox is longer than 80 characters")
-        if self.mailbox and not _USER_ID.fullmatch(self.mailbox.split("@")[0]):
+        box, at, domain = self.mailbox.partition("@")
+        if self.mailbox and not _USER_ID.fullmatch(box):
             raise AdminError(f"extension {self.user_id}: mailbox {self.mailbox!r} is not valid")
+        if at and not (HOST.fullmatch(domain) and ("." in domain or domain.startswith("["))):
+            # The phone subscribes to this for message waiting: Asterisk's box@context is not a SIP address.
+            raise AdminError(
+                f"extension {self.user_id}: mailbox {self.mailbox!r}: give the number the phone subscribes to "
+                f"({box}) or a SIP address ({box}@pbx.example.com); Asterisk's box@context stays in Asterisk"
+            )
+
+
+def _is_not_utf8(value: str) -> bool:
+    """Command-line bytes that are not UTF-8 arrive as lone surrogates, which no database or phone can store."""
+    return any("\ud800" <= c <= "\udfff" for c in value)
+
+
+def _unprintable(c: str) -> bool:
+    return unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff"
 
 
 def new_secret() -> str:

@@ -220,7 +220,7 @@ class _Plan:
             return
         position = None
         if "line" in row:
-            position = int(row["line"]) if row["line"].isdigit() else 0
+            position = int(row["line"]) if _is_number(row["line"]) else 0
             if position < 1:
                 self.error(line, f"line position {row['line']!r} is not a whole number from 1")
                 return
@@ -245,7 +245,7 @@ class _Plan:
                     raise AdminError(f"directory {values['directory']!r}: use yes or no")
                 values["directory"] = flag
             if "sip_port" in values:
-                if not values["sip_port"].isdigit():
+                if not _is_number(values["sip_port"]):
                     raise AdminError(f"sip_port {values['sip_port']!r} is not a number")
                 values["sip_port"] = int(values["sip_port"])
             _extension_data(user_id, values).validate()
@@ -422,3 +422,8 @@ def _show(value: Any) -> str:
 
 def _line_of(error: str) -> int:
     return int(error.split(":", 1)[0].removeprefix("line "))
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() then refuses."""
+    return text.isascii() and text.isdigit()

@@ -27,7 +27,7 @@ def record_sighting(
 
     With ``required`` False a database failure is logged rather than raised (the answer does not depend on it).
     """
-    user_agent = (request.headers.get("User-Agent") or "")[:USER_AGENT_LIMIT]
+    user_agent = _storable(request.headers.get("User-Agent") or "")[:USER_AGENT_LIMIT]
     model = site.identify(user_agent)
     now = utcnow()
     row = {
@@ -36,7 +36,7 @@ def record_sighting(
         Sighting.model: model.name if model else None,
         Sighting.firmware: model.firmware_version(user_agent) if model else None,
         Sighting.ip: request.remote_addr,
-        Sighting.last_path: request.path[:255],
+        Sighting.last_path: _storable(request.path)[:255],
         Sighting.last_seen: now,
         Sighting.first_seen: now,
     }
@@ -44,6 +44,7 @@ def record_sighting(
     update = {k: v for k, v in row.items() if k.name not in ("mac", "user_agent", "first_seen")}
     update[Sighting.count] = Sighting.count + 1
     if problem is not None:
+        problem = _storable(problem)  # may quote the path
         row[Sighting.problem] = problem
         update[Sighting.problem] = problem
         if problem:
@@ -54,3 +55,8 @@ def record_sighting(
         if required or not is_unavailable(exc):
             raise
         log.exception("could not record a sighting of %s %r", mac or "?", user_agent)
+
+
+def _storable(text: str) -> str:
+    """What a client sent, storable in any database: PostgreSQL text refuses NUL (``%00`` in a path)."""
+    return text.replace("\x00", "\ufffd")
