@@ -40,6 +40,17 @@ def test_range_request(client, image):
     assert r.status_code == 416
 
 
+@pytest.mark.parametrize("value", ["bytes=abc", "bytes=0-9,100-109", "lines=1-2"])
+def test_a_range_that_cannot_be_served_as_one_piece_gets_the_whole_file(client, image, value):
+    r = client.get("/prov/polycom_ip330/sip.ld", headers={**IP330, "Range": value})
+    assert r.status_code == 200 and r.get_data() == image
+
+
+def test_failed_if_match_is_412_without_the_file(client, image):
+    r = client.get("/prov/polycom_ip330/sip.ld", headers={**IP330, "If-Match": '"not-this-one"'})
+    assert r.status_code == 412 and r.get_data() == b""
+
+
 def test_conditional_get(client, image):
     first = client.get("/prov/polycom_ip330/sip.ld", headers=IP330)
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]

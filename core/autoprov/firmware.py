@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from werkzeug.http import parse_range_header
 from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
@@ -31,11 +32,22 @@ def resolve(directory: Path, filename: str) -> Path | None:
 
 def serve(request: Request, path: Path) -> Response:
     """Stream one file (sendfile under mod_wsgi), answering If-None-Match/If-Modified-Since and Range."""
-    return send_file(
+    environ = request.environ
+    if "HTTP_RANGE" in environ:
+        ranges = parse_range_header(environ["HTTP_RANGE"])
+        if ranges is None or len(ranges.ranges) != 1:
+            # Malformed, or several ranges (which would need multipart/byteranges): RFC 9110 lets a server
+            # ignore Range, and the whole file serves the client better than Werkzeug's 416.
+            environ = {k: v for k, v in environ.items() if k != "HTTP_RANGE"}
+    response = send_file(
         path,
-        request.environ,
+        environ,
         mimetype="application/octet-stream",
         conditional=True,
         etag=True,
         max_age=None,
     )
+    if response.status_code == 412:  # If-Match failed: say so without the file
+        response.close()
+        response.set_data(b"")
+    return response
