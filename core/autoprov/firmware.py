@@ -35,8 +35,8 @@ def serve(request: Request, path: Path) -> Response:
     environ = request.environ
     if "HTTP_RANGE" in environ:
         ranges = parse_range_header(environ["HTTP_RANGE"])
-        if ranges is None or len(ranges.ranges) != 1:
-            # Malformed, or several ranges (which would need multipart/byteranges): RFC 9110 lets a server
+        if ranges is None or ranges.units != "bytes" or len(ranges.ranges) != 1:
+            # Malformed, not bytes, or several ranges (which need multipart/byteranges): RFC 9110 lets a server
             # ignore Range, and the whole file serves the client better than Werkzeug's 416.
             environ = {k: v for k, v in environ.items() if k != "HTTP_RANGE"}
     response = send_file(
