@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -194,3 +196,35 @@ def test_caller_hangs_up_during_dial(agi_site: Site, start_server: Start) -> Non
     t = route_call(server, env={"extension": "5551000"}, hangup_at=2, variables={"DIALSTATUS": "CANCEL"})
     assert t.executed == [("Dial", "PJSIP/1001,30")]  # no fallback for a caller who is gone
     assert t.variables["ROUTE_STATUS"] == "ROUTED"  # SET VARIABLE still works after hangup
+
+
+def test_calls_in_a_long_dial_hold_no_database_connection(site: Site, start_server: Start) -> None:
+    """More calls in Dial than there are connections: new calls still get the database."""
+    from autoprov.agi.tables import CallerName
+
+    add_routes(site, {"pattern": "6000", "destination": "1001"})
+    with site.db.connection_context():
+        CallerName.create(number="5551234", name="Acme Sales")
+    site.settings.agi.max_db_connections = 2
+    site.settings.agi.database_timeout = 1.0
+    in_dial, hang_up = threading.Semaphore(0), threading.Event()
+
+    def ringing(application: str, options: str) -> None:
+        in_dial.release()
+        hang_up.wait(30)  # the callee rings until the test has made its other call
+
+    server = start_server(site)
+    with ThreadPoolExecutor(3) as pool:
+        routed = [pool.submit(route_call, server, env={"extension": "6000"}, on_exec=ringing,
+                              variables={"DIALSTATUS": "ANSWER"}) for _ in range(3)]
+        try:
+            for _ in routed:
+                assert in_dial.acquire(timeout=15), "a routed call never reached Dial"
+            t = fastagi_call(server.host, server.port, "cid-name", env={"callerid": "5551234"})
+            assert t.status == "SUCCESS" and t.variables["CALLERID(name)"] == "Acme Sales"
+        finally:
+            hang_up.set()
+        for done in routed:
+            t = done.result(30)
+            assert t.executed == [("Dial", "PJSIP/1001,30")]
+            assert t.variables["ROUTE_STATUS"] == "ROUTED" and t.status == "SUCCESS"

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import peewee
 
@@ -131,11 +131,14 @@ class ConnectionPool:
 
 
 class SessionDatabase:
-    """The database for one call: a connection of its own, on its own thread, each query time-limited.
+    """The database for one call: each query borrows a pooled connection, on its own thread, time-limited.
 
-    The query runs on the worker thread so a slow database cannot hold the call: after ``timeout``
-    seconds the script gets DatabaseUnavailable and goes on, while the stuck query finishes (and its
-    connection closes) in the background. After one failure the session stops asking.
+    A connection is lent only for the one function ``run`` is given and is back in the pool before
+    ``run`` returns, so nothing is held while the script talks to the channel (a ``Dial`` can last an
+    hour: holding a connection across it would let max_db_connections live calls starve every other
+    call). The query runs on the worker thread so a slow database cannot hold the call: after
+    ``timeout`` seconds the script gets DatabaseUnavailable and goes on, while the stuck query finishes
+    (and its connection closes) in the background. After one failure the session stops asking.
     """
 
     def __init__(self, pool: ConnectionPool | None, timeout: float, name: str = "agi") -> None:
@@ -143,43 +146,38 @@ class SessionDatabase:
         self.timeout = timeout
         self.name = name
         self.failed: str | None = None
-        self._worker: _Worker | None = None
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(*args, **kwargs)`` on this session's connection, or DatabaseUnavailable."""
+        """``fn(*args, **kwargs)`` on a connection lent for this call only, or DatabaseUnavailable."""
         if self.pool is None:
             self.failed = "no database configured"
         if self.failed:
             raise DatabaseUnavailable(self.failed)
-        assert self.pool is not None
-        if self._worker is None:
-            try:
-                self._worker = self.pool.acquire(self.timeout)
-            except DatabaseUnavailable as exc:
-                self.failed = str(exc)
-                log.warning("%s: %s", self.name, self.failed)
-                raise
-        future: Future[T] = Future()
-        self._worker.jobs.put((lambda: fn(*args, **kwargs), future))
         try:
-            return future.result(timeout=self.timeout)
+            worker = self.pool.acquire(self.timeout)
+        except DatabaseUnavailable as exc:
+            self._fail(str(exc))
+        future: Future[T] = Future()
+        worker.jobs.put((lambda: fn(*args, **kwargs), future))
+        try:
+            result = future.result(timeout=self.timeout)
         except FutureTimeout:
             future.cancel()
-            self.failed = f"database did not answer within {self.timeout:g} s"
+            worker.stop()  # the stuck query finishes, and its connection closes, in the background
+            self._fail(f"database did not answer within {self.timeout:g} s")
         except UNAVAILABLE_ERRORS as exc:
-            self.failed = f"database unavailable: {exc}"
-        log.warning("%s: %s", self.name, self.failed)
-        raise DatabaseUnavailable(self.failed)
-
-    def close(self) -> None:
-        """Give the connection back, or (after a failure) let it close once its query is done; never waits."""
-        worker, self._worker = self._worker, None
-        if worker is None or self.pool is None:
-            return
-        if self.failed:
             worker.stop()
-        else:
-            self.pool.release(worker)
+            self._fail(f"database unavailable: {exc}")
+        except BaseException:
+            worker.stop()  # a connection that raised may be mid-transaction: never lend it again
+            raise
+        self.pool.release(worker)
+        return result
+
+    def _fail(self, reason: str) -> NoReturn:
+        self.failed = reason
+        log.warning("%s: %s", self.name, reason)
+        raise DatabaseUnavailable(reason)
 
 
 def _utcnow() -> datetime:
@@ -198,7 +196,11 @@ class ScriptContext:
     log: logging.Logger = log
 
     def query(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a database function for this call, time-limited (raises DatabaseUnavailable)."""
+        """Run a database function, time-limited, on a connection lent for it alone (DatabaseUnavailable).
+
+        Statements that belong together (a transaction) go in one ``fn``; nothing is held between calls,
+        so a script may run a long channel command (``Dial``) without keeping a connection from others.
+        """
         return self.database.run(fn, *args, **kwargs)
 
     @property

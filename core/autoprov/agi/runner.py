@@ -86,7 +86,5 @@ def run_session(
         log.error("%s: AGI error: %s", session.name, exc)
     except Exception:
         log.exception("%s: AGI script failed; the dialplan goes on", session.name)
-    finally:
-        database.close()
     session.send_failure()
     return "FAILURE"

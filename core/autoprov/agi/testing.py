@@ -163,7 +163,8 @@ class ScriptedAsterisk:
       the line to a FastAGI peer but signals a local AGI process with SIGHUP (``local_call`` does that).
     - ``chunk``/``chunk_delay``: write everything in pieces of that many bytes, pausing between them.
     - ``usage_shape``: "new", "old" or "none", the 520 reply a command with wrong arguments gets.
-    - ``exec_results``: what EXEC of an application returns (default 0); ``exec_delay`` seconds it takes.
+    - ``exec_results``: what EXEC of an application returns (default 0); ``exec_delay`` seconds it takes;
+      ``on_exec(application, options)`` is called while it runs (a test can hold a Dial there).
     - ``digits``: what GET DATA returns ('' means a timeout).
     - ``missing_files``: STREAM FILE of these gives ``result=-1 endpos=0``.
     """
@@ -180,6 +181,7 @@ class ScriptedAsterisk:
         usage_shape: str = "new",
         exec_results: dict[str, int] | None = None,
         exec_delay: float = 0.0,
+        on_exec: Callable[[str, str], object] | None = None,
         digits: str = "",
         missing_files: tuple[str, ...] = (),
         variables: dict[str, str] | None = None,
@@ -194,6 +196,7 @@ class ScriptedAsterisk:
         self.usage_shape = usage_shape
         self.exec_results = exec_results or {}
         self.exec_delay = exec_delay
+        self.on_exec = on_exec
         self.digits = digits
         self.missing_files = missing_files
         self.t = Transcript(variables=dict(variables or {}))
@@ -304,6 +307,8 @@ class ScriptedAsterisk:
                 return ["200 result=1"]
             case ("EXEC",):
                 t.executed.append((args[0], args[1] if len(args) > 1 else ""))
+                if self.on_exec:
+                    self.on_exec(*t.executed[-1])
                 if self.exec_delay:
                     time.sleep(self.exec_delay)
                 return [f"200 result={self.exec_results.get(args[0].lower(), 0)}"]
