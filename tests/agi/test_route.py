@@ -228,3 +228,20 @@ def test_calls_in_a_long_dial_hold_no_database_connection(site: Site, start_serv
             t = done.result(30)
             assert t.executed == [("Dial", "PJSIP/1001,30")]
             assert t.variables["ROUTE_STATUS"] == "ROUTED" and t.status == "SUCCESS"
+
+
+def test_a_database_without_the_schema_is_unavailable(database_url: str, agi_site: Site) -> None:
+    """An empty database (no `autoprov init`): PostgreSQL's 42P01 is 'unavailable' like SQLite's error."""
+    empty = open_database(database_url)
+    server = FastAGIServer(collect_scripts(agi_site.plugins), agi_site.settings, empty, host="127.0.0.1", port=0)
+    server.start()
+    try:
+        t = route_call(server, "?fallback=PJSIP/operator", env={"extension": "5551000"})
+        cid = fastagi_call(server.host, server.port, "cid-name", env={"callerid": "5551234"})
+    finally:
+        server.shutdown(5)
+        empty.close()
+        database.initialize(agi_site.db)
+    assert t.executed == [("Dial", "PJSIP/operator,30")]
+    assert t.variables["ROUTE_STATUS"] == "UNAVAILABLE" and t.status == "FAILURE"
+    assert cid.commands == [] and cid.status == "FAILURE"

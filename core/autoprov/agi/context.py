@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import peewee
 
 from autoprov.config import Settings
-from autoprov.db import UNAVAILABLE_ERRORS
+from autoprov.db import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class _Worker:
             self.db.connect()
         try:
             return fn()
-        except UNAVAILABLE_ERRORS:
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
             self._disconnect()
             if not reused:
                 raise
@@ -65,8 +67,9 @@ class _Worker:
         self.db.connect()
         try:
             return fn()
-        except UNAVAILABLE_ERRORS:
-            self._disconnect()
+        except Exception as exc:
+            if is_unavailable(exc):
+                self._disconnect()
             raise
 
     def _disconnect(self) -> None:
@@ -165,12 +168,11 @@ class SessionDatabase:
             future.cancel()
             worker.stop()  # the stuck query finishes, and its connection closes, in the background
             self._fail(f"database did not answer within {self.timeout:g} s")
-        except UNAVAILABLE_ERRORS as exc:
-            worker.stop()
-            self._fail(f"database unavailable: {exc}")
-        except BaseException:
+        except Exception as exc:
             worker.stop()  # a connection that raised may be mid-transaction: never lend it again
-            raise
+            if not is_unavailable(exc):  # e.g. PostgreSQL without the schema: 42P01, not a connection error
+                raise
+            self._fail(f"database unavailable: {exc}")
         self.pool.release(worker)
         return result
 
