@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -245,3 +246,38 @@ def test_a_database_without_the_schema_is_unavailable(database_url: str, agi_sit
     assert t.executed == [("Dial", "PJSIP/operator,30")]
     assert t.variables["ROUTE_STATUS"] == "UNAVAILABLE" and t.status == "FAILURE"
     assert cid.commands == [] and cid.status == "FAILURE"
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    ["ring_timeout = '30,,U(evil)'", "ring_timeout = 0", "ring_timeout = -5", "ring_timeout = 100000",
+     "destination = '1001,60,U(evil)'", "destination = '1001&Local/x@evil'", "dest_type = 'voicemail'"],
+)
+def test_database_values_never_reach_the_dial_string_unchecked(site: Site, start_server: Start,
+                                                                assignment: str) -> None:
+    """A row written behind the command line's back (raw SQL) is not dialled: the dialplan's fallback is."""
+    postgresql = not site.settings.database.url.startswith("sqlite")
+    if postgresql and assignment.startswith("ring_timeout = '"):
+        pytest.skip("only SQLite keeps text in an integer column")
+    add_routes(site, {"pattern": "5551000", "destination": "1001"})
+    site.db.execute_sql(f"UPDATE route SET {assignment}")
+    server = start_server(site)
+    t = route_call(server, "?fallback=PJSIP/operator", env={"extension": "5551000"})
+    assert t.executed == [("Dial", "PJSIP/operator,30")]
+    assert t.variables["ROUTE_STATUS"] == "NOROUTE"
+
+
+def test_a_bad_fallback_in_the_database_is_not_dialled(site: Site, start_server: Start) -> None:
+    add_routes(site, {"pattern": "5551000", "destination": "1001", "fallback_type": "extension", "fallback": "1002"})
+    site.db.execute_sql("UPDATE route SET fallback = '1002,,U(evil)'")
+    server = start_server(site)
+    t = route_call(server, env={"extension": "5551000"}, variables={"DIALSTATUS": "NOANSWER"})
+    assert t.executed == [("Dial", "PJSIP/1001,30")]
+    assert t.variables["ROUTE_STATUS"] == "ROUTED"
+
+
+@pytest.mark.parametrize("timeout", ["99999", "0", "30,,U(x)", "١٢"])
+def test_the_dialplans_fallback_timeout_is_checked(agi_site: Site, start_server: Start, timeout: str) -> None:
+    server = start_server(agi_site)
+    t = route_call(server, f"?fallback=PJSIP/operator&timeout={quote(timeout)}", env={"extension": "5550000"})
+    assert t.executed == [("Dial", "PJSIP/operator,30")]

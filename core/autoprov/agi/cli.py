@@ -15,6 +15,7 @@ import click
 from autoprov import hookimpl
 from autoprov.agi.routing import (
     DEST_TYPES,
+    RING_TIMEOUT,
     parse_days,
     parse_hhmm,
     validate_destination,
@@ -178,7 +179,7 @@ def route_group() -> None:
 @click.option("--from", "start", default="", help="Start of the time window, HH:MM.")
 @click.option("--to", "end", default="", help="End of the time window, HH:MM (may be past midnight).")
 @click.option("--time-zone", default="", help="Zone of the window (default: the site's time.time_zone).")
-@click.option("--ring-timeout", default=30, show_default=True, type=click.IntRange(1, 600))
+@click.option("--ring-timeout", default=30, show_default=True, type=click.IntRange(*RING_TIMEOUT))
 @click.option("--fallback", default="", help="TYPE:DESTINATION dialled when the destination does not answer.")
 @click.option("--description", default="")
 @pass_site

@@ -25,10 +25,14 @@ _EXTERNAL = re.compile(r"\+?[0-9*#]{1,32}\Z")
 _PATTERN = re.compile(r"(_[0-9A-Za-z*#+\[\]\-.!]{1,63}|[0-9A-Za-z*#+]{1,64})\Z")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d\Z|24:00\Z")
+_SECONDS = re.compile(r"[0-9]{1,6}\Z")
+RING_TIMEOUT = (1, 600)  # seconds a destination may ring, as `route add --ring-timeout` accepts
 
 
 def validate_destination(dest_type: str, destination: str) -> str:
     """The destination in canonical form, or ValueError saying what is wrong."""
+    if not isinstance(destination, str):  # a raw write can leave a number or bytes in the column
+        raise ValueError(f"not a destination: {destination!r}")
     if dest_type == "extension":
         if not _EXTENSION.match(destination):
             raise ValueError(f"not an extension number: {destination!r}")
@@ -44,6 +48,15 @@ def validate_destination(dest_type: str, destination: str) -> str:
             raise ValueError(f"not an external number: {destination!r}")
         return destination
     raise ValueError(f"destination type must be one of {', '.join(DEST_TYPES)}, got {dest_type!r}")
+
+
+def ring_timeout(value: object) -> int:
+    """Seconds to ring, checked at dial time too: SQLite keeps ``'30,,U(evil)'`` in an integer column."""
+    if isinstance(value, str) and _SECONDS.match(value):
+        value = int(value)
+    if type(value) is not int or not RING_TIMEOUT[0] <= value <= RING_TIMEOUT[1]:
+        raise ValueError(f"ring timeout must be {RING_TIMEOUT[0]} to {RING_TIMEOUT[1]} seconds, got {value!r}")
+    return value
 
 
 def validate_pattern(pattern: str) -> str:

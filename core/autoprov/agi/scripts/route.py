@@ -12,7 +12,7 @@ UNAVAILABLE (the database did not answer), and ``ROUTE_DIALSTATUS`` is the last 
 from __future__ import annotations
 
 from autoprov.agi.context import DatabaseUnavailable, ScriptContext
-from autoprov.agi.routing import choose_route, dial_string, safe_name
+from autoprov.agi.routing import choose_route, dial_string, ring_timeout, safe_name
 from autoprov.agi.session import AGISession
 from autoprov.agi.tables import Route
 
@@ -38,6 +38,31 @@ def _dial(session: AGISession, target: str, timeout: int) -> str:
     return session.get_variable("DIALSTATUS") or ""
 
 
+def _plan(ctx: ScriptContext, chosen: Route, tech: str, outbound: str) -> tuple[str, str, int] | None:
+    """The route's Dial string, its fallback's ('' for none) and ring time, every database value checked
+    (rows may be edited behind the command line's back); None when the route cannot be dialled."""
+    try:
+        target = dial_string(chosen.dest_type, chosen.destination, tech=tech, outbound=outbound)
+        timeout = ring_timeout(chosen.ring_timeout)
+    except ValueError as exc:
+        ctx.log.error("route %s: %s", chosen.id, exc)
+        return None
+    fallback = ""
+    if chosen.fallback:
+        try:
+            fallback = dial_string(chosen.fallback_type, chosen.fallback, tech=tech, outbound=outbound)
+        except ValueError as exc:
+            ctx.log.error("route %s fallback: %s", chosen.id, exc)
+    return target, fallback, timeout
+
+
+def _dialplan_timeout(ctx: ScriptContext) -> int:
+    try:
+        return ring_timeout(ctx.params.get("timeout", ""))
+    except ValueError:
+        return 30
+
+
 def route(session: AGISession, ctx: ScriptContext) -> None:
     tech = safe_name(ctx.params.get("tech"), "PJSIP")
     outbound = safe_name(ctx.params.get("outbound"), "outbound")
@@ -49,25 +74,18 @@ def route(session: AGISession, ctx: ScriptContext) -> None:
         chosen, status = None, "UNAVAILABLE"
 
     dialstatus = ""
-    if chosen is not None:
-        try:
-            target = dial_string(chosen.dest_type, chosen.destination, tech=tech, outbound=outbound)
-        except ValueError as exc:  # a row edited behind the command line's back
-            ctx.log.error("route %s: %s", chosen.id, exc)
-            chosen, status = None, "NOROUTE"
-        else:
-            ctx.log.info("%s: DID %s -> %s", session.name, did, target)
-            dialstatus = _dial(session, target, chosen.ring_timeout)
-            if dialstatus != ANSWERED and chosen.fallback and not session.hung_up:
-                try:
-                    fallback = dial_string(chosen.fallback_type, chosen.fallback, tech=tech, outbound=outbound)
-                except ValueError as exc:
-                    ctx.log.error("route %s fallback: %s", chosen.id, exc)
-                else:
-                    status = "FALLBACK"
-                    dialstatus = _dial(session, fallback, chosen.ring_timeout)
-    if chosen is None and ctx.params.get("fallback") and not session.hung_up:
-        timeout = ctx.params.get("timeout", "")
-        dialstatus = _dial(session, ctx.params["fallback"], int(timeout) if timeout.isdigit() else 30)
+    plan = _plan(ctx, chosen, tech, outbound) if chosen is not None else None
+    if plan is not None:
+        target, fallback, timeout = plan
+        ctx.log.info("%s: DID %s -> %s", session.name, did, target)
+        dialstatus = _dial(session, target, timeout)
+        if dialstatus != ANSWERED and fallback and not session.hung_up:
+            status = "FALLBACK"
+            dialstatus = _dial(session, fallback, timeout)
+    else:
+        if chosen is not None:
+            status = "NOROUTE"
+        if ctx.params.get("fallback") and not session.hung_up:
+            dialstatus = _dial(session, ctx.params["fallback"], _dialplan_timeout(ctx))
     session.set_variable("ROUTE_STATUS", status)
     session.set_variable("ROUTE_DIALSTATUS", dialstatus)
