@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -18,9 +20,11 @@ from tests.conftest import autoprov, write_config
 from tests.phones import headers, user_agent
 from tests.uploads_helpers import (
     MODEL,
+    generations,
     head_log,
     log_lines,
     log_path,
+    messages,
     put_log,
     send_cut_off,
     stored_messages,
@@ -109,6 +113,58 @@ def test_a_boot_log_from_a_new_boot_with_the_same_first_lines_is_new(client, db)
     put_log(client, MAC, b"".join(boot) + b"000003.000|cfg  |3|00|config A\n", name="boot")
     put_log(client, MAC, b"".join(boot) + b"000003.000|cfg  |3|00|config B\n", name="boot")
     assert stored_messages(MAC, "boot") == ["Booting", "Network up", "config A", "Booting", "Network up", "config B"]
+
+
+def test_whole_file_uploads_out_of_order_store_each_line_once(client, db):
+    """Retries and uploads in flight at once arrive in any order: shorter ones after longer ones, at lengths
+    where no upload ended before."""
+    lines = log_lines(400)
+    order = [220, 400, 20, 140, 380, 60, 400, 300, 1, 399, 0, 100]
+    for upto in order:
+        assert put_log(client, MAC, b"".join(lines[:upto])).status_code == 200
+    assert generations(MAC) == {1: messages(lines)}
+    assert head_log(client, MAC).headers["Content-Length"] == str(len(b"".join(lines)))
+
+
+def test_a_late_upload_of_the_previous_file_after_a_rotation(client, db):
+    old, new = log_lines(30), log_lines(10, start=5000)
+    put_log(client, MAC, b"".join(old[:25]))
+    put_log(client, MAC, b"".join(new[:4]))  # the phone rotated its file
+    put_log(client, MAC, b"".join(old[:12]))  # late: repeats the old file
+    put_log(client, MAC, b"".join(old[:25]))
+    put_log(client, MAC, b"".join(old))  # late, and longer than what arrived of it: only its new lines
+    put_log(client, MAC, b"".join(new))
+    put_log(client, MAC, b"".join(new[:2]))
+    assert generations(MAC) == {1: messages(old), 2: messages(new)}
+    assert LogFile.get(LogFile.mac == MAC).generation == 2
+    assert head_log(client, MAC).headers["Content-Length"] == str(len(b"".join(new)))
+
+
+def test_only_a_few_earlier_generations_are_remembered(client, db):
+    files = [log_lines(5, start=1000 * n) for n in range(logs.KEEP_GENERATIONS + 2)]
+    for lines in files:
+        put_log(client, MAC, b"".join(lines))
+    put_log(client, MAC, b"".join(files[1][:3]))  # still known: adds nothing
+    assert len(stored_messages(MAC)) == 5 * len(files)
+    put_log(client, MAC, b"".join(files[0][:3]))  # forgotten: taken for a new file
+    assert generations(MAC)[len(files) + 1] == messages(files[0][:3])
+
+
+def test_an_older_database_is_upgraded_in_place(site, client, db):
+    """A log file stored before heads were kept: ``autoprov init`` adds them, and late uploads of it are still
+    recognised where an upload ended (the only check there was then)."""
+    lines = log_lines(20)
+    put_log(client, MAC, b"".join(lines[:8]))
+    put_log(client, MAC, b"".join(lines[:15]))
+    site.db.execute_sql("DROP TABLE log_generation")
+    site.db.execute_sql("ALTER TABLE log_file DROP COLUMN head")
+    site.db.execute_sql("UPDATE schema_version SET version = 1 WHERE component = 'phonefiles'")
+    assert [(m.component, m.version) for m in site.init_database()] == [("phonefiles", 2)]
+    assert site.init_database() == []
+    put_log(client, MAC, b"".join(lines[:8]))  # at a checkpoint: recognised
+    put_log(client, MAC, b"".join(lines))
+    put_log(client, MAC, b"".join(lines[:3]))  # a head is kept only for data stored from now on
+    assert generations(MAC) == {1: messages(lines), 2: messages(lines[:3])}
 
 
 # --- HEAD and appending uploads ---------------------------------------------------------------------------
@@ -285,12 +341,32 @@ def test_many_phones_upload_at_once(server, site):
     for t in threads:
         t.join()
     assert not errors
-    expected = [f"event number {n}: registered line 1" for n in range(120)]
+    expected = messages(lines)
     with site.db.connection_context():
         for mac in phones:
             assert stored_messages(mac, "boot") == expected, mac
             assert stored_messages(mac, "app") == expected, mac
         assert Sighting.select().where(Sighting.mac.in_(phones)).count() == 20
+
+
+def test_whole_file_uploads_in_flight_at_once(server, site):
+    """A phone's growing file, uploaded whole 20 times at once (retries, a slow network): each line once.
+    Then the phone rotates: uploads of the old file and of the new one race each other."""
+    old, new = log_lines(400), log_lines(200, start=5000)
+
+    def upload_all(bodies: list[bytes]) -> None:
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            puts = [pool.submit(requests.put, server + log_path(MAC), data=b, headers=headers(MODEL), timeout=60)
+                    for b in bodies]
+            assert [f.result().status_code for f in puts] == [200] * len(bodies)
+
+    shuffled = random.Random(8).sample(range(20, 401, 20), 20)
+    upload_all([b"".join(old[:n]) for n in shuffled])
+    with site.db.connection_context():
+        assert generations(MAC) == {1: messages(old)}
+    upload_all([b"".join(old[:n]) for n in range(25, 401, 25)] + [b"".join(new[:n]) for n in range(20, 201, 20)])
+    with site.db.connection_context():
+        assert generations(MAC) == {1: messages(old), 2: messages(new)}
 
 
 # --- Querying and pruning -----------------------------------------------------------------------------------

@@ -45,6 +45,20 @@ def stored_messages(mac: str, name: str | None = None) -> list[str]:
     return [row.message for row in query.order_by(LogLine.id)]
 
 
+def generations(mac: str, name: str = "app") -> dict[int, list[str]]:
+    """The stored messages of each generation of one file, in the order they were stored."""
+    out: dict[int, list[str]] = {}
+    query = LogLine.select(LogLine.generation, LogLine.message).where(LogLine.mac == mac, LogLine.file == name)
+    for row in query.order_by(LogLine.id):
+        out.setdefault(row.generation, []).append(row.message)
+    return out
+
+
+def messages(lines: list[bytes]) -> list[str]:
+    """What ``log_lines`` lines are stored as."""
+    return [line.rstrip(b"\n").split(b"|", 4)[4].decode() for line in lines]
+
+
 def send_cut_off(base_url: str, path: str, declared: int, sent: bytes, user_agent: str) -> None:
     """A phone that announces ``declared`` bytes, sends ``sent`` (fewer), then closes its socket."""
     url = urlsplit(base_url)

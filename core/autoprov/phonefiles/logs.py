@@ -1,16 +1,24 @@
 """Storing uploaded log files line by line, each line exactly once, and querying and pruning them.
 
 Phones upload a log two ways: the whole (growing) file each time, or HEAD for the stored length followed by
-a PUT with ``Content-Range: bytes N-M/*`` that appends. Per (MAC, file) the server keeps how many bytes of
-the current *generation* it has, a fingerprint of them, and the fingerprints at the lengths where recent
-uploads ended (checkpoints). Then:
+a PUT with ``Content-Range: bytes N-M/*`` that appends. Uploads may arrive late or out of order (a retry, or
+several uploads in flight at once). Per (MAC, file) the server keeps, for the current *generation* (the file
+as the phone has it now) and the KEEP_GENERATIONS before it: how many bytes it has, a fingerprint of them,
+the fingerprints at the lengths where recent uploads ended (checkpoints), and its first HEAD_BYTES bytes.
 
-- a body that starts at the stored length is appended;
-- a body that starts earlier (a whole-file PUT starts at 0) is checked against the fingerprint over the
-  overlap: if it matches, only the tail past the stored length is new; a whole-file PUT that does not match
-  is a rotated file and starts a new generation; an appending PUT that does not match gets 409;
-- a body that lies wholly inside what is stored (a late or repeated upload) adds nothing;
-- an appending PUT that starts after the stored length gets 416 (a gap), with the stored length.
+- An appending PUT must fit the current generation: one that starts at the stored length is appended; one
+  that starts earlier, at a checkpoint, and matches, adds only what is past the stored length (or nothing,
+  if it lies wholly inside); one that starts after the stored length gets 416, any other 409.
+- A whole file is matched against the generations, newest first. One whose start matches all of a
+  generation *extends* it: what follows is appended to that generation. One shorter than a generation that
+  matches its head and every checkpoint it spans *repeats* it (a late or repeated upload): it adds nothing.
+  A whole file that matches no generation is a new file on the phone (rotated, or a new boot's boot.log)
+  and starts a new generation.
+
+The head tells files apart because each line starts with a time stamp: a new file practically never starts
+with the same 4 KiB as an earlier one. Kept raw, it compares a short body exactly; past it, only the
+checkpoints a body spans are compared. A new file identical to the start of the previous one is taken for a
+late copy of it until it grows past it or differs from it; it is then stored whole (late, not lost).
 
 The last line of a file without its newline is kept pending (counted in the stored length, not yet a row)
 until a later upload completes it, or the file rotates. An upload cut off half-way stores the complete lines
@@ -36,7 +44,7 @@ import peewee
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from autoprov.phonefiles.logparse import clean_text, parse_line
-from autoprov.phonefiles.tables import LogFile, LogLine
+from autoprov.phonefiles.tables import LogFile, LogGeneration, LogLine
 from autoprov.phonefiles.transactions import locked, write_transaction
 from autoprov.provisioning.tables import utcnow
 
@@ -47,6 +55,8 @@ SPOOL_IN_MEMORY = 1024 * 1024  # bodies larger than this go to a temporary file 
 BATCH = 2000  # rows per INSERT
 MAX_LINE_BYTES = 16 * 1024  # a "line" that never ends is stored in pieces of this size rather than held
 KEEP_CHECKPOINTS = 64
+KEEP_GENERATIONS = 3  # earlier generations of a file kept to recognise late uploads of them
+HEAD_BYTES = 4096  # kept raw per generation: some 50 lines, each with its own time stamp
 PRUNE_BATCH = 10_000
 PRUNE_EVERY = 3600.0  # seconds between automatic prunes, per process
 
@@ -149,40 +159,112 @@ def ingest(db: peewee.Database, mac: str, name: str, body: Body, start: int | No
         LogFile.insert(mac=mac, name=name, fingerprint=EMPTY).on_conflict_ignore().execute()
         state = locked(LogFile.select().where(LogFile.mac == mac, LogFile.name == name), db).get()
         writer = _Writer(db, state, now)
-        offset = _new_data_offset(writer, body, start)
+        if start is None:
+            offset = _whole_file_offset(writer, body)
+        else:
+            offset = _appended_offset(writer.current, body, start)
         if offset is not None:
             writer.append(body, offset, body.usable)
         writer.save()
         return Stored(writer.added, state.received, state.generation)
 
 
-def _new_data_offset(writer: _Writer, body: Body, start: int | None) -> int | None:
-    """Where the new data begins in ``body`` (after rotating, if the file was rotated); None: nothing new."""
-    stored, usable = writer.state.received, body.usable
-    begin = start or 0
+@dataclass
+class Generation:
+    """What is kept of one generation of a file to recognise an upload of it: its length, the fingerprint of
+    all of it and at the lengths where uploads ended, and its first HEAD_BYTES bytes (raw, so a body shorter
+    than that is compared exactly)."""
+
+    number: int
+    received: int
+    fingerprint: str
+    checkpoints: dict[int, str]
+    head: bytes
+
+    @property
+    def head_known(self) -> bool:
+        """False for a file stored before heads were kept: only its checkpoints can recognise a late upload."""
+        return len(self.head) == min(self.received, HEAD_BYTES)
+
+    @staticmethod
+    def of(row: LogFile | LogGeneration, number: int) -> Generation:
+        checkpoints = {int(k): v for k, v in json.loads(row.checkpoints or "{}").items()}
+        checkpoints[0] = EMPTY
+        return Generation(number, row.received, row.fingerprint or EMPTY, checkpoints, bytes(row.head or b""))
+
+    def checkpoints_json(self) -> str:
+        recent = sorted(self.checkpoints)[-KEEP_CHECKPOINTS:]
+        return json.dumps({str(k): self.checkpoints[k] for k in recent})
+
+
+def _appended_offset(gen: Generation, body: Body, begin: int) -> int | None:
+    """Where the new data begins in an appending upload (``Content-Range`` from ``begin``); None: nothing new.
+    It must fit the current generation where it can be checked: a phone that appends knows the stored length."""
+    stored, usable = gen.received, body.usable
     if begin > stored:
         raise RangeRefused(416, stored, f"the upload starts at byte {begin}, after the {stored} bytes stored")
     if begin == stored:
         return 0
-    base = writer.checkpoints.get(begin)
-    if base is None:  # only an appending upload can start elsewhere than 0
+    base = gen.checkpoints.get(begin)
+    if base is None:
         raise RangeRefused(409, stored, f"the upload starts at byte {begin}, inside what is stored; HEAD for it")
     overlap = stored - begin
     seen = _fingerprint(body.file, min(overlap, usable), Fingerprint(base))
     if usable < overlap:
         # Wholly inside what is stored: a repeated or late upload (or a cut-off one, which cannot be checked).
-        if not body.complete or writer.checkpoints.get(begin + usable) == seen.value:
+        if not body.complete or gen.checkpoints.get(begin + usable) == seen.value:
             return None
-    elif seen.value == writer.state.fingerprint:
+    elif seen.value == gen.fingerprint:
         return overlap
-    if start is not None:
-        raise RangeRefused(409, stored, "the upload does not match what is stored; HEAD for the length")
+    raise RangeRefused(409, stored, "the upload does not match what is stored; HEAD for the length")
+
+
+def _whole_file_offset(writer: _Writer, body: Body) -> int | None:
+    """A whole file is matched against the generations known, newest first: one it extends gets the rest
+    appended, one it repeats (a late or repeated upload) gets nothing; a file matching none is new."""
+    for gen in writer.generations():
+        marks = _fingerprints_at(body, {gen.received, *gen.checkpoints})
+        if marks.get(gen.received) == gen.fingerprint:
+            writer.switch_to(gen)
+            return gen.received
+        if body.usable < gen.received and _repeats(gen, body, marks):
+            return None
     writer.rotate()
     return 0
 
 
+def _repeats(gen: Generation, body: Body, marks: dict[int, str]) -> bool:
+    """Whether a body shorter than ``gen`` is the start of it: every checkpoint it spans matches, and so does
+    the head. The bytes past the head and the last checkpoint are not compared (nothing is kept to compare
+    them with); a new file that starts with the same HEAD_BYTES as the old one is all that would fool this."""
+    if any(marks[at] != value for at, value in gen.checkpoints.items() if at <= body.usable):
+        return False
+    if not gen.head_known:
+        return body.usable in gen.checkpoints
+    length = min(body.usable, HEAD_BYTES)
+    body.file.seek(0)
+    return body.file.read(length) == gen.head[:length]
+
+
+def _fingerprints_at(body: Body, offsets: set[int]) -> dict[int, str]:
+    """The fingerprint of the body's first N bytes, for each N of ``offsets`` within its usable part."""
+    wanted = sorted(at for at in offsets if at <= body.usable)
+    fp, done, marks = Fingerprint(), 0, {}
+    body.file.seek(0)
+    for at in wanted:
+        _fingerprint_more(body.file, at - done, fp)
+        done = at
+        marks[at] = fp.value
+    return marks
+
+
 def _fingerprint(stream: IO[bytes], length: int, fp: Fingerprint) -> Fingerprint:
     stream.seek(0)
+    return _fingerprint_more(stream, length, fp)
+
+
+def _fingerprint_more(stream: IO[bytes], length: int, fp: Fingerprint) -> Fingerprint:
+    """Extend ``fp`` by the next ``length`` bytes of ``stream``."""
     while length > 0:
         chunk = stream.read(min(CHUNK, length))
         if not chunk:
@@ -193,20 +275,38 @@ def _fingerprint(stream: IO[bytes], length: int, fp: Fingerprint) -> Fingerprint
 
 
 class _Writer:
-    """Appends bytes to a file's current generation: lines become rows, in batches."""
+    """Appends bytes to a generation of a file (the current one, or an earlier one a late upload extends):
+    lines become rows, in batches."""
 
     def __init__(self, db: peewee.Database, state: LogFile, now: dt.datetime) -> None:
         self.db = db
         self.state = state
         self.now = now
-        self.fp = Fingerprint(state.fingerprint)
+        self.current = Generation.of(state, state.generation)
+        self.target = self.current
+        self.fp = Fingerprint(self.current.fingerprint)
         self.pending = bytes(state.pending or b"")
-        self.checkpoints = {int(k): v for k, v in json.loads(state.checkpoints or "{}").items()}
-        self.checkpoints[0] = EMPTY
         self.rows: list[tuple[Any, ...]] = []
         self.added = 0
 
+    def generations(self) -> Iterator[Generation]:
+        """The current generation, then the earlier ones kept, newest first (read only if asked for)."""
+        yield self.current
+        s = self.state
+        rows = LogGeneration.select().where(LogGeneration.mac == s.mac, LogGeneration.name == s.name)
+        for row in rows.order_by(LogGeneration.generation.desc()):
+            yield Generation.of(row, row.generation)
+
+    def switch_to(self, gen: Generation) -> None:
+        """Append to ``gen`` from now on. An earlier generation's unfinished line was stored when it rotated;
+        what a late upload adds to it starts after that (the rest of such a line becomes a row of its own)."""
+        if gen is not self.target:
+            self.target = gen
+            self.fp = Fingerprint(gen.fingerprint)
+            self.pending = b""
+
     def append(self, body: Body, start: int, end: int) -> None:
+        gen = self.target
         body.file.seek(start)
         remaining = end - start
         while remaining > 0:
@@ -214,36 +314,64 @@ class _Writer:
             if not chunk:
                 break
             remaining -= len(chunk)
+            if gen.head_known and gen.received < HEAD_BYTES:
+                gen.head += chunk[: HEAD_BYTES - gen.received]
             self.fp.update(chunk)
-            self.state.received += len(chunk)
+            gen.received += len(chunk)
             *lines, self.pending = (self.pending + chunk).split(b"\n")
             for line in lines:
                 self._row(line)
             while len(self.pending) > MAX_LINE_BYTES:  # same pieces as _row cuts a complete line into
                 self._row(self.pending[:MAX_LINE_BYTES])
                 self.pending = self.pending[MAX_LINE_BYTES:]
-        self.checkpoints[self.state.received] = self.fp.value
+        gen.fingerprint = self.fp.value
+        gen.checkpoints[gen.received] = gen.fingerprint
 
     def rotate(self) -> None:
-        """The phone's file is not the one stored: close this generation (its unfinished line becomes a row)."""
+        """The phone's file is none of those stored: keep the current generation among the earlier ones (its
+        unfinished line becomes a row) and start a new one."""
         if self.pending:
             self._row(self.pending)
         self._flush()
-        self.state.generation += 1
-        self.state.received = 0
+        old = self.current
+        s = self.state
+        LogGeneration.insert(
+            mac=s.mac, name=s.name, generation=old.number, received=old.received, fingerprint=old.fingerprint,
+            checkpoints=old.checkpoints_json(), head=old.head,
+        ).execute()
+        LogGeneration.delete().where(
+            LogGeneration.mac == s.mac, LogGeneration.name == s.name,
+            LogGeneration.generation <= old.number - KEEP_GENERATIONS,
+        ).execute()
+        self.current = self.target = Generation(old.number + 1, 0, EMPTY, {0: EMPTY}, b"")
         self.fp = Fingerprint()
         self.pending = b""
-        self.checkpoints = {0: EMPTY}
 
     def save(self) -> None:
+        if self.target is not self.current:
+            self._save_earlier(self.target)
         self._flush()
-        state = self.state
-        state.fingerprint = self.fp.value
-        state.pending = self.pending
-        recent = sorted(self.checkpoints)[-KEEP_CHECKPOINTS:]
-        state.checkpoints = json.dumps({str(k): self.checkpoints[k] for k in recent})
+        state, gen = self.state, self.current
+        state.generation = gen.number
+        state.received = gen.received
+        state.fingerprint = gen.fingerprint
+        state.checkpoints = gen.checkpoints_json()
+        state.head = gen.head
+        if self.target is self.current:
+            state.pending = self.pending
         state.updated = self.now
         state.save()
+
+    def _save_earlier(self, gen: Generation) -> None:
+        """An earlier generation is not the phone's file any more: its unfinished line is stored now."""
+        if self.pending:
+            self._row(self.pending)
+        LogGeneration.update(
+            received=gen.received, fingerprint=gen.fingerprint, checkpoints=gen.checkpoints_json(), head=gen.head,
+        ).where(
+            LogGeneration.mac == self.state.mac, LogGeneration.name == self.state.name,
+            LogGeneration.generation == gen.number,
+        ).execute()
 
     def _row(self, raw: bytes) -> None:
         while len(raw) > MAX_LINE_BYTES:
@@ -252,7 +380,7 @@ class _Writer:
         rec = parse_line(clean_text(raw.removesuffix(b"\r")), self.now)
         s = self.state
         self.rows.append((
-            s.mac, s.name, s.generation, self.now, rec.parsed, rec.stamp, rec.phone_time, rec.uptime,
+            s.mac, s.name, self.target.number, self.now, rec.parsed, rec.stamp, rec.phone_time, rec.uptime,
             rec.module, rec.level, rec.missed, rec.message,
         ))
         if len(self.rows) >= BATCH:

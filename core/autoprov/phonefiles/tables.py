@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import peewee
+from playhouse.migrate import SchemaMigrator, migrate
 
 from autoprov import hookimpl
 from autoprov.db import BaseModel
@@ -22,10 +23,27 @@ class LogFile(BaseModel):
     fingerprint = peewee.CharField(max_length=16, default="")  # of those bytes; see logs.Fingerprint
     checkpoints = peewee.TextField(default="{}")  # JSON {length: fingerprint} where recent uploads ended
     pending = peewee.BlobField(default=b"")  # the last line so far, no newline yet
+    head = peewee.BlobField(default=b"")  # its first bytes (logs.HEAD_BYTES), to recognise a late upload
     updated = peewee.DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("mac", "name"), True),)
+
+
+class LogGeneration(BaseModel):
+    """One of the few generations of a log file before the current one, as ``LogFile`` held it when the
+    file rotated: enough to recognise a late upload of it (see ``autoprov.phonefiles.logs``)."""
+
+    mac = peewee.CharField(max_length=12)
+    name = peewee.CharField(max_length=64)
+    generation = peewee.IntegerField()
+    received = peewee.BigIntegerField()
+    fingerprint = peewee.CharField(max_length=16)
+    checkpoints = peewee.TextField(default="{}")
+    head = peewee.BlobField(default=b"")
+
+    class Meta:
+        indexes = ((("mac", "name", "generation"), True),)
 
 
 class LogLine(BaseModel):
@@ -75,4 +93,12 @@ def autoprov_migrations() -> list[Migration]:
             "phonefiles", 1, "phone log lines and upload state, stored overrides and contacts",
             create_tables(LogFile, LogLine, StoredFile),
         ),
+        Migration("phonefiles", 2, "log file heads and earlier generations, to recognise late uploads", _add_heads),
     ]
+
+
+def _add_heads(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    # A new database got log_file.head from version 1, which creates the tables as they are now.
+    if "head" not in {c.name for c in db.get_columns(LogFile._meta.table_name)}:
+        migrate(migrator.add_column(LogFile._meta.table_name, "head", LogFile.head))
+    db.create_tables([LogGeneration], safe=True)
