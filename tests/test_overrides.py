@@ -11,6 +11,7 @@ from autoprov.phonefiles import storedfiles
 from autoprov.phonefiles.tables import StoredFile
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
+from autoprov.provisioning.tables import Sighting
 from tests.conftest import autoprov, write_config
 from tests.phones import headers
 
@@ -62,6 +63,36 @@ def test_overrides_reach_only_networks_allowed_secrets(site, client, phone):
     refused = client.get(OVERRIDE, headers=headers(MODEL), environ_base=outside)
     assert refused.status_code == 403
     assert b"reg.1.auth.password" not in refused.data
+
+
+def test_only_networks_allowed_secrets_may_write_overrides_and_contacts(site, client, phone):
+    """Overrides win at the phone: an outsider's PUT could re-point its SIP server. Contacts are the user's."""
+    site.settings.http.secrets_allowed_from = ["10.0.0.0/8"]
+    inside, outside = {"REMOTE_ADDR": "10.0.0.9"}, {"REMOTE_ADDR": "192.0.2.1"}
+    evil = b'<PHONE_CONFIG><OVERRIDES voIpProt.server.1.address="evil.example"/></PHONE_CONFIG>'
+    contacts = f"/prov/{MODEL}/contacts/{MAC}-directory.xml"
+    mine = b"<directory><item_list><item><fn>Mum</fn><ct>0155501234</ct></item></item_list></directory>"
+    for path, body in [(OVERRIDE, evil), (f"/prov/{MODEL}/overrides/{MAC}-web.cfg", evil), (contacts, mine)]:
+        refused = client.put(path, data=body, headers=headers(MODEL), environ_base=outside)
+        assert refused.status_code == 403 and refused.mimetype == "text/plain", path
+        assert b"secrets_allowed_from" in refused.data
+    assert StoredFile.select().count() == 0
+    sighting = Sighting.get(Sighting.mac == MAC, Sighting.ip == "192.0.2.1")
+    assert "192.0.2.1 is not in [http] secrets_allowed_from" in sighting.problem
+    # The phone itself, inside, writes and reads as before.
+    assert client.put(OVERRIDE, data=LOCAL, headers=headers(MODEL), environ_base=inside).status_code == 200
+    assert client.put(contacts, data=mine, headers=headers(MODEL), environ_base=inside).status_code == 200
+    assert client.get(OVERRIDE, headers=headers(MODEL), environ_base=inside).data == LOCAL
+    assert b"Mum" in client.get(contacts, headers=headers(MODEL), environ_base=inside).data
+    # Outside, the phone's own directory is refused too; the company directory and log uploads stay open.
+    for path in (contacts, f"/prov/{MODEL}/{MAC}-directory.xml"):
+        assert client.get(path, headers=headers(MODEL), environ_base=outside).status_code == 403
+        assert client.head(path, headers=headers(MODEL), environ_base=outside).status_code == 403
+    company = client.get(f"/prov/{MODEL}/000000000000-directory.xml", headers=headers(MODEL), environ_base=outside)
+    assert company.status_code == 200 and b"Lovelace" in company.data
+    log = client.put(f"/prov/{MODEL}/logs/{MAC}-app.log", data=b"1015152006|sip  |3|00|hello\n",
+                     headers=headers(MODEL), environ_base=outside)
+    assert log.status_code == 200
 
 
 def test_every_version_is_kept_and_clear_stops_serving(site, client, phone):

@@ -56,6 +56,17 @@ def _split(filename: str) -> tuple[str, str]:
         abort(plain(400, f"malformed MAC: {exc}"))
 
 
+def _refused(site: Site, request: Request, mac: str, what: str) -> Response | None:
+    """403, and a sighting saying why, unless the client may fetch the phone's secrets. Overrides can hold a
+    SIP password and win over the generated config at the phone (an outsider's PUT could re-point its SIP
+    server); contacts are the user's own: both are read and written only where configs may go."""
+    if site.settings.may_fetch_secrets(request.remote_addr):
+        return None
+    record_sighting(site, request, mac, problem=f"refused {request.method} {what}: {request.remote_addr} is not in "
+                                                "[http] secrets_allowed_from")
+    return plain(403, f"this address may not read or write {what} (see [http] secrets_allowed_from)")
+
+
 def _source(request: Request) -> str:
     return f"{request.remote_addr or '?'} {request.headers.get('User-Agent') or ''}".strip()
 
@@ -68,6 +79,9 @@ def log_file(site: Site, request: Request, model: str, filename: str) -> Respons
     name = rest.removesuffix(LOG_SUFFIX)
     if not rest.endswith(LOG_SUFFIX) or not name or len(name) > LOG_NAME_LIMIT or not set(name) <= _LOG_NAME_CHARS:
         return plain(400, f"log files are named <mac>-<name>.log (name: up to {LOG_NAME_LIMIT} of A-Z a-z 0-9 _ . -)")
+    # Open to any address, unlike overrides: a log is never served back to a phone, so an upload cannot change
+    # what a phone does, and a phone outside the allowed networks (one refused its config) is the very one
+    # whose log is wanted.
     record_sighting(site, request, mac)
     if request.method == "HEAD":
         length = logs.stored_length(mac, name)
@@ -146,6 +160,8 @@ def _directory(site: Site, request: Request, path_model: DeviceModel, filename: 
         mac, rest = _split(filename)
         if rest != "directory.xml":
             return plain(404, f"no {filename} here (the directory is <mac>-directory.xml)")
+        if refused := _refused(site, request, mac, f"{CONTACTS.directory}/{filename}"):
+            return refused
         record_sighting(site, request, mac)
     body = directory_for(path_model, mac)
     if body is None:
@@ -159,11 +175,10 @@ def _phone_written(site: Site, request: Request, kind: Kind, filename: str) -> R
     if name not in kind.names:
         names = ", ".join(f"<mac>-{n}" for n in kind.names)
         return plain(404, f"{kind.directory}/ holds {names} only")
+    if refused := _refused(site, request, mac, f"{kind.directory}/{filename}"):
+        return refused  # before reading a PUT's body: nothing of it is stored
     record_sighting(site, request, mac)
     if request.method != "PUT":
-        # A user may have typed a SIP password into the phone: overrides are as secret as the phone's config.
-        if kind is OVERRIDES and not site.settings.may_fetch_secrets(request.remote_addr):
-            return plain(403, "this address may not fetch phone settings (see [http] secrets_allowed_from)")
         row = storedfiles.current(mac, kind, name)
         if row is None:
             return plain(404, f"no {kind.directory}/{filename} stored")
