@@ -175,7 +175,8 @@ def test_session_time_limit_ends_a_call_that_never_finishes(agi_site: Site, star
     server = start_server(agi_site, scripts={"dial": dial_forever}, session_timeout=0.5)
     t = call(server, "dial", exec_delay=3.0)
     assert t.executed == [("Dial", "PJSIP/1001")]
-    assert server.statuses == {"HANGUP": 1}  # the server let go; the dialplan goes on
+    assert t.status == "FAILURE"  # the dialplan goes on, knowing the script did not finish
+    assert server.statuses == {"FAILURE": 1}
 
 
 def test_shutdown_lets_live_calls_finish(agi_site: Site) -> None:
@@ -214,6 +215,7 @@ def test_shutdown_ends_calls_that_outlive_the_grace(agi_site: Site) -> None:
         assert server.shutdown(grace=0.2) is False
         t = pending.result(10)
     assert "DONE" not in t.variables
+    assert t.status == "FAILURE" and server.statuses == {"FAILURE": 1}
 
 
 class ExtraScripts:

@@ -1,8 +1,9 @@
 """The FastAGI server: one thread per live call, each with its own database connection and time limit.
 
 A call can last as long as the channel (a script may run ``EXEC Dial``), so calls never share a thread.
-Shutdown stops accepting at once, lets the live calls finish for a grace period, then closes what is left
-(Asterisk then sees the AGI end and the dialplan goes on).
+Shutdown stops accepting at once, lets the live calls finish for a grace period, then ends what is left.
+A call the server ends (time limit, shutdown) gets the ``failure`` line before its socket closes: a bare
+close would read as AGISTATUS=SUCCESS, and the dialplan must know the script did not finish.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import peewee
@@ -24,6 +26,16 @@ from autoprov.agi.session import AGISession
 from autoprov.config import Settings
 
 log = logging.getLogger(__name__)
+
+FAILURE_WAIT = 1.0  # seconds ending a call may wait to write its failure line
+
+
+@dataclass
+class _Call:
+    deadline: float
+    sock: socket.socket
+    session: AGISession
+    ended: bool = False  # by the server (time limit, shutdown): its AGISTATUS is FAILURE
 
 
 class FastAGIServer:
@@ -53,7 +65,7 @@ class FastAGIServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._stopping = threading.Event()
         self._lock = threading.Condition()
-        self._live: dict[int, tuple[float, socket.socket]] = {}  # id -> (deadline, socket)
+        self._live: dict[int, _Call] = {}
         self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._watchdog = threading.Thread(target=self._watch, name="fastagi-watchdog", daemon=True)
@@ -110,9 +122,11 @@ class FastAGIServer:
             while self._live and (left := deadline - time.monotonic()) > 0:
                 self._lock.wait(left)
             clean = not self._live
-            for _, sock in self._live.values():
-                log.warning("shutdown: ending a call still live after %g s", grace)
-                _hard_close(sock)
+            remaining = list(self._live.items())
+        for sid, call in remaining:
+            log.warning("fastagi#%s: still live %g s after shutdown began; ending it", sid, grace)
+            self._end(call)
+        with self._lock:
             while self._live:
                 self._lock.wait(1.0)
             self._lock.notify_all()  # the watchdog ends too
@@ -140,36 +154,52 @@ class FastAGIServer:
             conn.setblocking(True)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sid = next(self._ids)
+            session = AGISession.from_socket(conn, name=f"fastagi#{sid} {addr[0]}:{addr[1]}")
+            call = _Call(time.monotonic() + self.session_timeout, conn, session)
             with self._lock:
-                self._live[sid] = (time.monotonic() + self.session_timeout, conn)
+                self._live[sid] = call
                 self._lock.notify_all()
-            threading.Thread(target=self._handle, args=(sid, conn, addr), name=f"fastagi-{sid}", daemon=True).start()
+            threading.Thread(target=self._handle, args=(sid, call), name=f"fastagi-{sid}", daemon=True).start()
 
-    def _handle(self, sid: int, conn: socket.socket, addr: tuple[str, int]) -> None:
-        session = AGISession.from_socket(conn, name=f"fastagi#{sid} {addr[0]}:{addr[1]}")
+    def _handle(self, sid: int, call: _Call) -> None:
         status = "FAILURE"
         try:
-            status = run_session(session, self.scripts, self.settings, self.pool, clock=self.clock)
+            status = run_session(call.session, self.scripts, self.settings, self.pool, clock=self.clock)
         finally:
-            session.close()
-            _close(conn)
+            call.session.close()
+            _close(call.sock)
             with self._lock:
                 self._live.pop(sid, None)
+                status = "FAILURE" if call.ended else status
                 self.statuses[status] = self.statuses.get(status, 0) + 1
                 self._lock.notify_all()
 
+    def _end(self, call: _Call) -> None:
+        """Tell Asterisk the AGI failed, then close, which makes a script waiting on a reply see EOF."""
+        call.ended = True
+        try:
+            call.sock.settimeout(FAILURE_WAIT)  # Asterisk not reading must not hold the watchdog or shutdown
+        except OSError:
+            pass
+        call.session.send_failure(wait=FAILURE_WAIT)
+        _hard_close(call.sock)
+
     def _watch(self) -> None:
-        """End calls that outlive the session time limit (closing the socket makes the script see EOF)."""
-        with self._lock:
-            while not (self._stopping.is_set() and not self._live):
+        """End calls that outlive the session time limit."""
+        while True:
+            with self._lock:
+                if self._stopping.is_set() and not self._live:
+                    return
                 now = time.monotonic()
-                for sid, (deadline, sock) in list(self._live.items()):
-                    if deadline <= now:
-                        log.warning("fastagi#%s: session time limit (%g s) reached", sid, self.session_timeout)
-                        _hard_close(sock)
-                        self._live[sid] = (float("inf"), sock)
-                nearest = min((d for d, _ in self._live.values()), default=now + 60)
-                self._lock.wait(max(0.05, min(nearest - now, 60)))
+                expired = [(sid, call) for sid, call in self._live.items() if call.deadline <= now]
+                for _, call in expired:
+                    call.deadline = float("inf")
+                if not expired:
+                    nearest = min((c.deadline for c in self._live.values()), default=now + 60)
+                    self._lock.wait(max(0.05, min(nearest - now, 60)))
+            for sid, call in expired:  # outside the lock: ending a call may wait on its socket
+                log.warning("fastagi#%s: session time limit (%g s) reached", sid, self.session_timeout)
+                self._end(call)
 
 
 def _hard_close(sock: socket.socket) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +46,7 @@ class AGISession:
         self.args: list[str] = []
         self.hung_up = False
         self.closed = False
+        self._write_lock = threading.Lock()  # the server may end the AGI from another thread
         self._reader = ReplyReader(self._readline, self._saw_hangup)
 
     # -- construction ------------------------------------------------------------------------------
@@ -84,6 +86,8 @@ class AGISession:
         self.hung_up = True
 
     def _send_line(self, line: str) -> None:
+        if self.closed:
+            raise AGIHangup("session closed")
         log.debug("%s >> %s", self.name, line)
         try:
             self._write((line + "\n").encode(ENCODING, ERRORS))
@@ -125,9 +129,8 @@ class AGISession:
     def execute(self, command: str, *args: object) -> Reply:
         """Send ``command`` with every argument quoted; return its final 200 reply or raise (see errors)."""
         line = build_command(command, *args)  # ValueError before anything is sent
-        if self.closed:
-            raise AGIHangup("session closed")
-        self._send_line(line)
+        with self._write_lock:
+            self._send_line(line)
         return self._reader.read_reply()
 
     def close(self) -> None:
@@ -138,13 +141,22 @@ class AGISession:
         except OSError:
             pass
 
-    def send_failure(self) -> None:
-        """End the AGI with AGISTATUS=FAILURE (Asterisk ends it on a line beginning with ``failure``)."""
-        if not self.closed:
-            try:
-                self._send_line("failure")
-            except AGIHangup:
-                pass
+    def send_failure(self, wait: float = -1) -> bool:
+        """End the AGI with AGISTATUS=FAILURE (Asterisk ends it on a line beginning with ``failure``).
+
+        Nothing is sent after it. From another thread, ``wait`` bounds the wait for a command being
+        written; returns whether the line went out.
+        """
+        if not self._write_lock.acquire(timeout=wait):
+            return False
+        try:
+            self._send_line("failure")
+            return True
+        except AGIHangup:
+            return False
+        finally:
+            self.closed = True
+            self._write_lock.release()
 
     # -- helpers for typed commands ----------------------------------------------------------------
 

@@ -247,9 +247,9 @@ class ScriptedAsterisk:
         self.send(env_block[half:])
         try:
             self._loop()
-        except OSError as exc:
+        except OSError as exc:  # Asterisk takes a broken connection as the script's end, like a close
             self.t.error = str(exc)
-            self.t.status = self.t.status or ("HANGUP" if self.t.hung_up else "FAILURE")
+            self.t.status = self.t.status or ("HANGUP" if self.t.hung_up else "SUCCESS")
         return self.t
 
     def _loop(self) -> None:
