@@ -294,3 +294,28 @@ def test_call_that_cannot_get_a_connection_goes_on_with_a_default(agi_site: Site
         assert hogging.result().status == "FAILURE"  # its query timed out
     assert t.commands == []  # the name is left alone
     assert t.status == "FAILURE"  # and the dialplan is told the lookup failed
+
+
+def test_shutdown_returns_even_if_a_script_never_does(agi_site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    entered, let_go = threading.Event(), threading.Event()
+
+    def stuck(session: AGISession, ctx: ScriptContext) -> None:
+        entered.set()
+        while not let_go.wait(0.05):  # a loop that never looks at its call (a bug in a plugin)
+            pass
+
+    server = FastAGIServer({"stuck": stuck}, agi_site.settings, agi_site.db, host="127.0.0.1", port=0)
+    server.start()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(fastagi_call, server.host, server.port, "stuck")
+            assert entered.wait(10)
+            stopping = threading.Thread(target=server.shutdown, args=(0.2,), daemon=True)
+            stopping.start()
+            t = pending.result(10)  # Asterisk is told at the end of the grace, script or no script
+            stopping.join(15)
+            assert not stopping.is_alive(), "shutdown waited for a script that never returns"
+    finally:
+        let_go.set()
+    assert t.status == "FAILURE"
+    assert "did not return after its call ended; abandoning it" in caplog.text

@@ -28,6 +28,7 @@ from autoprov.config import Settings
 log = logging.getLogger(__name__)
 
 FAILURE_WAIT = 1.0  # seconds ending a call may wait to write its failure line
+ABANDON_AFTER = 2.0  # seconds shutdown waits for scripts to return once their calls are ended
 
 
 @dataclass
@@ -64,6 +65,7 @@ class FastAGIServer:
         self._listener: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._stopping = threading.Event()
+        self._finished = False  # shutdown is over (it may have abandoned script threads)
         self._lock = threading.Condition()
         self._live: dict[int, _Call] = {}
         self._ids = itertools.count(1)
@@ -111,7 +113,9 @@ class FastAGIServer:
     def shutdown(self, grace: float = 30.0) -> bool:
         """Stop accepting, wait up to ``grace`` seconds for live calls, then end the rest.
 
-        Returns True when every call finished by itself.
+        Returns within about ``grace + 3`` seconds whatever the scripts do: a script thread that does not
+        return once its call is ended is abandoned (threads are daemons). Returns True when every call
+        finished by itself.
         """
         self._stopping.set()
         self._wake_w.send(b"x")
@@ -127,8 +131,11 @@ class FastAGIServer:
             log.warning("fastagi#%s: still live %g s after shutdown began; ending it", sid, grace)
             self._end(call)
         with self._lock:
-            while self._live:
-                self._lock.wait(1.0)
+            # A script blocked on its call wakes at once; one stuck in its own code may never return.
+            self._lock.wait_for(lambda: not self._live, ABANDON_AFTER)
+            for sid in self._live:
+                log.error("fastagi#%s: the script did not return after its call ended; abandoning it", sid)
+            self._finished = True
             self._lock.notify_all()  # the watchdog ends too
         if self.pool is not None:
             self.pool.close()
@@ -188,7 +195,7 @@ class FastAGIServer:
         """End calls that outlive the session time limit."""
         while True:
             with self._lock:
-                if self._stopping.is_set() and not self._live:
+                if self._finished or (self._stopping.is_set() and not self._live):
                     return
                 now = time.monotonic()
                 expired = [(sid, call) for sid, call in self._live.items() if call.deadline <= now]
