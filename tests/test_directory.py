@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from autoprov.phonefiles import storedfiles
+from autoprov.phonefiles.tables import StoredFile
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.provisioning.tables import Extension
@@ -114,6 +116,32 @@ def test_phone_contacts_merge_with_company_changes(client, company):
     assert "1002" not in after and after["1001"]["sd"] == "1" and "0155501234" in after
     # Other phones are untouched by this phone's contacts.
     assert "0155501234" not in {i["ct"] for i in items(get(client, f"/prov/{MODEL}/0004f2000001-directory.xml").data)}
+
+
+CONTACTS = f"/prov/{MODEL}/contacts/{MAC}-directory.xml"
+MUM = b"<item><fn>Mum</fn><ct>0155501234</ct></item>"
+
+
+def test_contacts_are_checked_as_the_directory_reads_them(client, company):
+    """A prefix never declared is well-formed to a parser without namespaces, and unreadable to ElementTree."""
+    unbound = b"<directory><item_list>" + MUM.replace(b"</ct>", b"</ct><x:sd>1</x:sd>") + b"</item_list></directory>"
+    refused = client.put(CONTACTS, data=unbound, headers=headers(MODEL))
+    assert refused.status_code == 400 and b"unbound prefix" in refused.data
+    assert StoredFile.select().count() == 0
+    declared = unbound.replace(b"<directory>", b'<directory xmlns:x="urn:example">')
+    assert client.put(CONTACTS, data=declared, headers=headers(MODEL)).status_code == 200
+    assert "0155501234" in [i["ct"] for i in items(get(client, PATHS[3]).data)]
+
+
+def test_stored_contacts_that_cannot_be_read_leave_the_company_directory(site, client, company, caplog):
+    """A body stored before uploads were checked as they are read: the phone still gets a directory."""
+    storedfiles.store(site.db, MAC, storedfiles.CONTACTS, "directory.xml", b"<directory><x:sd>1</x:sd></directory>",
+                      "an older autoprov")
+    for path in PATHS[2:]:
+        r = get(client, path)
+        assert r.status_code == 200
+        assert items(r.data) == items(get(client, PATHS[0]).data)
+    assert f"contacts/{MAC}-directory.xml (version 1) cannot be read" in caplog.text
 
 
 def test_directory_requests_that_do_not_fit(client, company):

@@ -115,7 +115,7 @@ def test_every_version_is_kept_and_clear_stops_serving(site, client, phone):
 @pytest.mark.parametrize(
     "body",
     [b"<unclosed>", b"not xml at all", b"", b"<a/><b/>", b"\xff\xfe<a/>",
-     b'<!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>'],
+     b'<!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>', b"<a><x:sd>1</x:sd></a>"],
 )
 def test_uploads_must_be_well_formed_xml(client, db, directory, name, body):
     r = put(client, f"/prov/{MODEL}/{directory}/{MAC}-{name}", body)

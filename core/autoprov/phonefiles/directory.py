@@ -14,11 +14,14 @@ upload is stored as sent (every version kept), and what the phone reads is the m
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from autoprov.devices import DeviceModel, DirectoryEntry
 from autoprov.phonefiles import storedfiles
 from autoprov.provisioning.tables import Extension
+
+log = logging.getLogger(__name__)
 
 CONTACTS_NAME = "directory.xml"
 
@@ -59,8 +62,13 @@ def directory_for(model: DeviceModel, mac: str | None) -> bytes | None:
     stored = storedfiles.current(mac, storedfiles.CONTACTS, CONTACTS_NAME) if mac else None
     if stored is None:
         return model.render_directory(company)
+    try:
+        phone = model.parse_directory(storedfiles.content_of(stored))
+    except Exception:  # a plugin's parser, a body stored before uploads were checked as it reads them
+        log.warning("contacts/%s-%s (version %d) cannot be read: serving the company directory alone", mac,
+                    CONTACTS_NAME, stored.version, exc_info=True)
+        return model.render_directory(company)
     unlisted = {
         r.user_id for r in Extension.select(Extension.user_id).where(Extension.in_directory == False)  # noqa: E712
     }
-    phone = model.parse_directory(storedfiles.content_of(stored))
     return model.render_directory(merge(company, phone, unlisted))
