@@ -67,6 +67,22 @@ def test_other_time_forms_and_lines_that_do_not_fit():
     assert odd.parsed and odd.phone_time is None and odd.stamp == "9999999999"
 
 
+def test_every_parsed_field_fits_its_column():
+    longest = parse_line("1" * 12 + "." + "1" * 9 + "|" + "é" * 5 + "|4|9999|x", UPLOADED)
+    assert longest.parsed and len(longest.stamp) <= LogLine.stamp.max_length
+    assert len(longest.module) <= LogLine.module.max_length
+    for raw in ("1" * 40 + ".5|sip  |4|00|x", "1.5" + "0" * 40 + "|sip  |4|00|x", "١٠١٥١٥٢٠٠٦|sip  |4|00|x"):
+        assert not parse_line(raw, UPLOADED).parsed
+
+
+def test_a_line_too_long_for_its_fields_is_stored_raw(client, db):
+    garbled = "1" * 40 + ".5|sip  |4|00|garbled stamp"
+    body = f"1015152000|sip  |4|00|first\n{garbled}\n1015152002|sip  |4|00|after\n".encode()
+    assert put_log(client, MAC, body).status_code == 200
+    assert stored_messages(MAC) == ["first", garbled, "after"]
+    assert LogLine.get(LogLine.message == garbled).parsed is False
+
+
 # --- Whole-file uploads ------------------------------------------------------------------------------------
 
 def test_whole_file_reuploads_store_each_line_once(client, db):

@@ -11,7 +11,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-_LINE = re.compile(r"(\d{10}|\d+\.\d+)\|([^|]{1,5})\|([0-6*])\|(\d{1,4})\|(.*)", re.DOTALL)
+# Every field is bounded so it fits its column (stamp 32, module 16 characters): a line that does not fit is
+# stored raw rather than failing its whole upload. ASCII digits only: int() would take any script's digits.
+_LINE = re.compile(r"(\d{10}|\d{1,12}\.\d{1,9})\|([^|]{1,5})\|([0-6*])\|(\d{1,4})\|(.*)", re.DOTALL | re.ASCII)
 
 # A phone's clock is in its own zone and may run a little fast: a time this far past the upload still counts.
 FUTURE_SLACK = dt.timedelta(days=2)
