@@ -84,3 +84,10 @@ def test_route_add_refuses_what_the_script_could_not_dial(run, args: tuple[str, 
 def test_agi_commands_are_listed(run) -> None:  # noqa: ANN001
     out = run("agi", "--help").output
     assert "serve" in out and "run" in out
+
+
+def test_route_add_refuses_a_backwards_range_with_one_line(run) -> None:  # noqa: ANN001
+    result = run("route", "add", "_[5-1]X", "extension", "1001", ok=False)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # not a traceback
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+    assert "_[5-1]X" in result.output

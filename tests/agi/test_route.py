@@ -281,3 +281,17 @@ def test_the_dialplans_fallback_timeout_is_checked(agi_site: Site, start_server:
     server = start_server(agi_site)
     t = route_call(server, f"?fallback=PJSIP/operator&timeout={quote(timeout)}", env={"extension": "5550000"})
     assert t.executed == [("Dial", "PJSIP/operator,30")]
+
+
+def test_a_bad_row_is_skipped_and_the_others_still_route(site: Site, start_server: Start,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    add_routes(site, {"pattern": "_[5-1]X", "priority": 1, "destination": "1001"},
+               {"pattern": "_X.", "priority": 100, "destination": "1099"})
+    if site.settings.database.url.startswith("sqlite"):
+        add_routes(site, {"pattern": "_XX", "priority": 2, "destination": "1002"})
+        site.db.execute_sql("UPDATE route SET priority = 'high' WHERE pattern = '_XX'")
+    server = start_server(site)
+    t = route_call(server, env={"extension": "51"})
+    assert t.executed == [("Dial", "PJSIP/1099,30")]
+    assert t.variables["ROUTE_STATUS"] == "ROUTED" and t.status == "SUCCESS"
+    assert "is invalid and skipped" in caplog.text

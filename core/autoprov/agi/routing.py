@@ -125,7 +125,10 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(ch))
         i += 1
-    return re.compile("".join(out) + r"\Z")
+    try:
+        return re.compile("".join(out) + r"\Z")
+    except re.error as exc:  # [5-1]: a backwards range
+        raise ValueError(f"bad pattern {pattern!r}: {exc}") from None
 
 
 def in_time_window(route: Route, now: datetime, default_zone: str) -> bool:
@@ -152,10 +155,12 @@ def choose_route(routes: Iterable[Route], did: str, now: datetime, default_zone:
     matching = []
     for route in routes:
         try:
+            if type(route.priority) is not int:  # SQLite keeps text in an integer column
+                raise ValueError(f"priority is not a number: {route.priority!r}")
             if pattern_regex(route.pattern).match(did) and in_time_window(route, now, default_zone):
                 matching.append(route)
-        except (ValueError, ZoneInfoNotFoundError) as exc:  # a bad row must not stop the others
-            log.error("route %s (%s) is invalid and skipped: %s", route.id, route.pattern, exc)
+        except (ValueError, TypeError, ZoneInfoNotFoundError) as exc:  # a bad row must not stop the others
+            log.warning("route %s (%r) is invalid and skipped: %s", route.id, route.pattern, exc)
     matching.sort(key=lambda r: (r.priority, *_specificity(r.pattern), r.id))
     return matching[0] if matching else None
 
