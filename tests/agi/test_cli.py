@@ -54,13 +54,14 @@ def test_route_add_list_remove(run, agi_site: Site) -> None:  # noqa: ANN001
     assert result.stdout == "route 1: _555XXXX -> group 1001,1002\n"
     assert result.stderr == "warning: extension 1002 is not provisioned\n"  # a warning, not a refusal
     run("route", "add", "5551000", "extension", "1099")
+    run("route", "add", "_1-800-NXXXXXX", "extension", "1099")
     listing = run("route", "list").stdout.splitlines()
     assert listing[0].split("\t")[:4] == ["1", "10", "_555XXXX", "group 1001,1002 else external +15559876"]
     assert "mon-fri 09:00-17:00 America/New_York" in listing[0]
     assert listing[1].split("\t")[2:5] == ["5551000", "extension 1099", "always"]
     run("route", "remove", "1")
     with agi_site.db.connection_context():
-        assert [r.pattern for r in Route.select()] == ["5551000"]
+        assert [r.pattern for r in Route.select()] == ["5551000", "_1-800-NXXXXXX"]
     assert "no route 1" in run("route", "remove", "1", ok=False).output
 
 
@@ -71,6 +72,7 @@ def test_route_add_list_remove(run, agi_site: Site) -> None:  # noqa: ANN001
         ("5551000", "voicemail", "1001"),
         ("555 1000", "extension", "1001"),
         ("_555[", "extension", "1001"),
+        ("_9.5", "extension", "1001"),  # Asterisk would ignore the 5: refused rather than misread
         ("5551000", "extension", "1001", "--days", "weekdays"),
         ("5551000", "extension", "1001", "--from", "25:00"),
         ("5551000", "extension", "1001", "--time-zone", "Mars/Olympus"),

@@ -41,6 +41,10 @@ Start = Callable[..., FastAGIServer]
         ("_9!", ["9", "9123"], ["8"]),
         ("_[1-3]XX", ["100", "399"], ["400"]),
         ("_+1.", ["+12125551234"], ["12125551234"]),
+        ("_1-800-NXXXXXX", ["18002223333"], ["18001223333", "1-800-222-3333"]),  # '-' is eye candy
+        ("_[1-35]x", ["10", "25", "59"], ["40", "-0"]),  # ranges and single characters; x in any case
+        ("_[-5]X", ["-1", "51"], ["41"]),  # a '-' without a character on each side is itself
+        ("_9.5", ["91", "9123"], ["9"]),  # Asterisk ignores what follows '.'
     ],
 )
 def test_asterisk_patterns(pattern: str, matches: list[str], misses: list[str]) -> None:
@@ -93,9 +97,31 @@ def test_choose_route_order() -> None:
     ]
     now = WEDNESDAY_1030_UTC
     assert choose_route(routes, "5551000", now, "UTC").id == 3  # exact beats pattern; weekend rule not now
-    assert choose_route(routes, "5552000", now, "UTC").id == 2  # the longer pattern
+    assert choose_route(routes, "5552000", now, "UTC").id == 2  # the more specific pattern
     assert choose_route(routes, "123", now, "UTC").id == 1
     assert choose_route(routes[2:4], "999", now, "UTC") is None
+
+
+@pytest.mark.parametrize(
+    "winner, loser, did",
+    [
+        ("_1XX", "_[1-5]XX", "123"),  # a literal beats a set, however long the set's spelling
+        ("_5551XXX", "_555XXXX", "5551234"),  # the first position that differs decides
+        ("_[1-5]XX", "_NXX", "234"),  # a set of 5 beats N (8) ...
+        ("_NXX", "_ZXX", "234"),  # ... N beats Z (9) ...
+        ("_ZXX", "_XXX", "234"),  # ... Z beats X (10)
+        ("_[12]X", "_[13]X", "15"),  # same size: the lower characters
+        ("_555X", "_5.", "5551"),  # any character beats '.'
+        ("_X.", "_X!", "12"),  # '.' beats '!'
+        ("_X", "_X!", "1"),  # a pattern that ends beats one going on with '!'
+        ("_1-800-NXXXXXX", "_1800XXXXXXX", "18002223333"),  # '-' is not a position
+        ("5551000", "_5551000", "5551000"),  # a DID beats any pattern
+    ],
+)
+def test_the_most_specific_pattern_wins_as_in_asterisk(winner: str, loser: str, did: str) -> None:
+    for first, second in ((winner, loser), (loser, winner)):  # whatever the order in the table
+        routes = [rule(id=1, pattern=first), rule(id=2, pattern=second)]
+        assert choose_route(routes, did, WEDNESDAY_1030_UTC, "UTC").pattern == winner
 
 
 @pytest.mark.parametrize(

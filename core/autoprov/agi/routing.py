@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from autoprov.agi.tables import Route
@@ -62,7 +63,8 @@ def ring_timeout(value: object) -> int:
 def validate_pattern(pattern: str) -> str:
     if not _PATTERN.match(pattern):
         raise ValueError(f"not a DID or an Asterisk pattern (_X., _555XXXX): {pattern!r}")
-    pattern_regex(pattern)
+    if parse_pattern(pattern).ignored:
+        raise ValueError(f"nothing may follow . or ! in a pattern (Asterisk ignores it): {pattern!r}")
     return pattern
 
 
@@ -97,38 +99,90 @@ def validate_zone(name: str) -> str:
     return name
 
 
-def pattern_regex(pattern: str) -> re.Pattern[str]:
-    """An Asterisk extension pattern (``_NXXNXXXXXX``, ``_9.``, ``_[1-3]XX!``) as a regex; a DID matches itself."""
+_CLASSES = {"N": "23456789", "X": "0123456789", "Z": "123456789"}
+
+
+class Pattern(NamedTuple):
+    """A DID or an Asterisk pattern as Asterisk reads it."""
+
+    positions: tuple[str, ...]  # the characters each position accepts, sorted
+    tail: str  # "." (one or more of anything), "!" (zero or more) or "" (nothing more)
+    ignored: str  # what followed the "." or "!": Asterisk ignores it
+
+
+def parse_pattern(pattern: str) -> Pattern:
+    """Read ``_NXX-[1-5]XX.`` as Asterisk does (ValueError if it cannot be dialled at all).
+
+    ``-`` outside brackets is ignored (``_1-800-NXXXXXX`` is ``_1800NXXXXXX``); N, X, Z in any case are
+    2-9, 0-9, 1-9; ``[...]`` holds characters and ``a-b`` ranges; a ``.`` or ``!`` ends the pattern.
+    """
+    if not isinstance(pattern, str) or not pattern:  # a raw write can leave anything in the column
+        raise ValueError(f"not a DID or a pattern: {pattern!r}")
     if not pattern.startswith("_"):
-        return re.compile(re.escape(pattern) + r"\Z")
-    out: list[str] = []
+        return Pattern(tuple(pattern.replace("-", "")), "", "")
+    positions: list[str] = []
     i = 1
     while i < len(pattern):
         ch = pattern[i]
-        if ch in "Xx":
-            out.append("[0-9]")
-        elif ch in "Zz":
-            out.append("[1-9]")
-        elif ch in "Nn":
-            out.append("[2-9]")
-        elif ch == ".":
-            out.append(".+")
-        elif ch == "!":
-            out.append(".*")
-        elif ch == "[":
+        if ch in ".!":
+            return Pattern(tuple(positions), ch, pattern[i + 1 :])
+        if ch == "[":
             close = pattern.find("]", i)
             if close == -1:
                 raise ValueError(f"unclosed [ in pattern {pattern!r}")
-            body = pattern[i + 1 : close]
-            out.append("[" + "".join("-" if c == "-" else re.escape(c) for c in body) + "]")
+            positions.append(_char_set(pattern[i + 1 : close], pattern))
             i = close
-        else:
-            out.append(re.escape(ch))
+        elif ch != "-":
+            positions.append(_CLASSES.get(ch.upper(), ch))
         i += 1
-    try:
-        return re.compile("".join(out) + r"\Z")
-    except re.error as exc:  # [5-1]: a backwards range
-        raise ValueError(f"bad pattern {pattern!r}: {exc}") from None
+    return Pattern(tuple(positions), "", "")
+
+
+def _char_set(body: str, pattern: str) -> str:
+    """``1-35`` into ``1235``; Asterisk reads ``a-b`` as a range only with a character on each side."""
+    chars: set[str] = set()
+    j = 0
+    while j < len(body):
+        if j + 2 < len(body) and body[j + 1] == "-":
+            first, last = body[j], body[j + 2]
+            if first > last:
+                raise ValueError(f"backwards range {first}-{last} in pattern {pattern!r}")
+            chars.update(map(chr, range(ord(first), ord(last) + 1)))
+            j += 3
+        else:
+            chars.add(body[j])
+            j += 1
+    if not chars:
+        raise ValueError(f"empty [] in pattern {pattern!r}")
+    return "".join(sorted(chars))
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """An Asterisk extension pattern (``_NXXNXXXXXX``, ``_9.``, ``_[1-3]XX!``) as a regex; a DID matches itself."""
+    parsed = parse_pattern(pattern)
+    out = [re.escape(chars) if len(chars) == 1 else "[" + "".join(map(re.escape, chars)) + "]"
+           for chars in parsed.positions]
+    out.append({".": ".+", "!": ".*", "": ""}[parsed.tail])
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+# Past any set of characters: where a pattern ends, then ".", then "!" (see specificity).
+_TAIL_RANK = {"": 1000, ".": 1001, "!": 1002}
+
+
+def specificity(pattern: str) -> tuple[int, tuple[tuple[int, str], ...]]:
+    """Sort key putting the route Asterisk would pick for a number both match first (its ext_cmp order).
+
+    A DID before any pattern. Patterns compare position by position; at the first that differs, the
+    one accepting fewer characters wins: a literal (1) before a set of 2 ... before N (8), Z (9), X (10),
+    then ``.``, then ``!``; sets of the same size: the one with the lower characters. Where one pattern
+    ends and the other goes on with ``!``, the one that ends wins (Asterisk's matcher stops at the first
+    complete match).
+    """
+    parsed = parse_pattern(pattern)
+    ranks = [(len(chars), chars) for chars in parsed.positions]
+    ranks.append((_TAIL_RANK[parsed.tail], ""))
+    return (0 if not pattern.startswith("_") else 1, tuple(ranks))
 
 
 def in_time_window(route: Route, now: datetime, default_zone: str) -> bool:
@@ -145,24 +199,18 @@ def in_time_window(route: Route, now: datetime, default_zone: str) -> bool:
     return (weekday in days and minute >= start) or ((weekday - 1) % 7 in days and minute < end)
 
 
-def _specificity(pattern: str) -> tuple[int, int]:
-    exact = not pattern.startswith("_")
-    return (0 if exact else 1, -len(pattern.rstrip(".!")))
-
-
 def choose_route(routes: Iterable[Route], did: str, now: datetime, default_zone: str) -> Route | None:
-    """The route for ``did`` now: lowest priority first, an exact DID before a pattern, then the longer."""
+    """The route for ``did`` now: lowest priority first, then the one Asterisk would pick (specificity)."""
     matching = []
     for route in routes:
         try:
             if type(route.priority) is not int:  # SQLite keeps text in an integer column
                 raise ValueError(f"priority is not a number: {route.priority!r}")
             if pattern_regex(route.pattern).match(did) and in_time_window(route, now, default_zone):
-                matching.append(route)
+                matching.append((route.priority, specificity(route.pattern), route.id, route))
         except (ValueError, TypeError, ZoneInfoNotFoundError) as exc:  # a bad row must not stop the others
             log.warning("route %s (%r) is invalid and skipped: %s", route.id, route.pattern, exc)
-    matching.sort(key=lambda r: (r.priority, *_specificity(r.pattern), r.id))
-    return matching[0] if matching else None
+    return min(matching, key=lambda m: m[:3])[3] if matching else None
 
 
 def dial_string(dest_type: str, destination: str, *, tech: str = "PJSIP", outbound: str = "outbound") -> str:
