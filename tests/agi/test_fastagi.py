@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -319,3 +321,59 @@ def test_shutdown_returns_even_if_a_script_never_does(agi_site: Site, caplog: py
         let_go.set()
     assert t.status == "FAILURE"
     assert "did not return after its call ended; abandoning it" in caplog.text
+
+
+SERVER_WITH_FEW_DESCRIPTORS = """
+import logging, os, resource, sys
+from autoprov.agi.server import FastAGIServer
+from autoprov.config import Settings
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+
+def held(session, ctx):
+    session.exec("Dial", "PJSIP/1001")
+
+server = FastAGIServer({"held": held}, Settings(), None, host="127.0.0.1", port=0)
+server.start()
+open_now = len(os.listdir("/proc/self/fd")) - 1  # less listdir's own
+limit = max(int(fd) for fd in os.listdir("/proc/self/fd")) + 1
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+print(server.port, limit - open_now, flush=True)  # the port, and how many calls it can accept
+sys.stdin.read()
+server.shutdown(5)
+"""
+
+
+def test_out_of_file_descriptors_the_server_waits_instead_of_spinning() -> None:
+    """accept() failing with EMFILE is logged once, not in a tight loop; calls wait and are served later."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_WITH_FEW_DESCRIPTORS], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin and proc.stdout and proc.stderr
+    stderr: list[str] = []
+    out_of_fds = threading.Event()
+
+    def drain() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            stderr.append(line)
+            if "Too many open files" in line:
+                out_of_fds.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        port, capacity = map(int, proc.stdout.readline().split())
+        hang_up = threading.Event()
+        with ThreadPoolExecutor(capacity + 2) as pool:
+            calls = [pool.submit(fastagi_call, "127.0.0.1", port, "held", on_exec=lambda *_: hang_up.wait(30))
+                     for _ in range(capacity + 2)]  # two more than it has descriptors for
+            assert out_of_fds.wait(20), "".join(stderr)
+            time.sleep(1.0)  # a while out of descriptors: a spinning loop would log thousands of lines
+            hang_up.set()
+            results = [c.result(30) for c in calls]
+        assert [t.status for t in results] == ["SUCCESS"] * (capacity + 2)  # the waiting ones were served
+        proc.stdin.close()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    failures = [line for line in stderr if "accept failed" in line]
+    assert 1 <= len(failures) <= 2, f"{len(failures)} lines, first: {failures[:1]}"

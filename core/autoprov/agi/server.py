@@ -8,6 +8,7 @@ close would read as AGISTATUS=SUCCESS, and the dialplan must know the script did
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import selectors
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 
 FAILURE_WAIT = 1.0  # seconds ending a call may wait to write its failure line
 ABANDON_AFTER = 2.0  # seconds shutdown waits for scripts to return once their calls are ended
+# Out of file descriptors the pending connection stays readable: without a pause accept() fails in a
+# tight loop (190,000 log lines in 3 s). Pause, and say so once in a while with a count.
+_SHORTAGE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+ACCEPT_PAUSE = 0.1
+ACCEPT_LOG_EVERY = 10.0
 
 
 @dataclass
@@ -69,6 +75,8 @@ class FastAGIServer:
         self._lock = threading.Condition()
         self._live: dict[int, _Call] = {}
         self._ids = itertools.count(1)
+        self._accept_errors = 0  # failed accepts not yet logged
+        self._accept_log_at = 0.0  # when the next failed accept may be logged
         self._thread: threading.Thread | None = None
         self._watchdog = threading.Thread(target=self._watch, name="fastagi-watchdog", daemon=True)
 
@@ -156,7 +164,7 @@ class FastAGIServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # out of file descriptors: keep serving the live calls
-                log.error("accept failed: %s", exc)
+                self._accept_failed(exc)
                 return
             conn.setblocking(True)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -167,6 +175,15 @@ class FastAGIServer:
                 self._live[sid] = call
                 self._lock.notify_all()
             threading.Thread(target=self._handle, args=(sid, call), name=f"fastagi-{sid}", daemon=True).start()
+
+    def _accept_failed(self, exc: OSError) -> None:
+        self._accept_errors += 1
+        now = time.monotonic()
+        if now >= self._accept_log_at:
+            log.error("accept failed %d time(s): %s; live calls go on, new ones wait", self._accept_errors, exc)
+            self._accept_errors, self._accept_log_at = 0, now + ACCEPT_LOG_EVERY
+        if exc.errno in _SHORTAGE:
+            self._stopping.wait(ACCEPT_PAUSE)  # returns at once on shutdown
 
     def _handle(self, sid: int, call: _Call) -> None:
         status = "FAILURE"
