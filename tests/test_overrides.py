@@ -6,6 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+import requests
 
 from autoprov.phonefiles import storedfiles
 from autoprov.phonefiles.tables import StoredFile
@@ -129,6 +130,27 @@ def test_uploads_are_size_limited(site, client, db, directory, name):
     big = b"<a>" + b"x" * 300 + b"</a>"
     assert put(client, f"/prov/{MODEL}/{directory}/{MAC}-{name}", big).status_code == 413
     assert put(client, f"/prov/{MODEL}/{directory}/{MAC}-{name}", b"<a>small</a>").status_code == 200
+
+
+@pytest.mark.parametrize("directory,name", [("overrides", "phone.cfg"), ("contacts", "directory.xml")])
+def test_chunked_uploads_over_the_limit_get_413_through_the_server(server, site, directory, name):
+    """Without a Content-Length the body is read to one byte past the limit: never stored cut short."""
+    limit = site.settings.uploads.max_config_bytes  # the server's: the default
+
+    def send(size: int) -> requests.Response:
+        body = b"<a>" + b"x" * (size - 7) + b"</a>"
+        pieces = (body[i : i + 65536] for i in range(0, len(body), 65536))  # a generator: sent chunked
+        return requests.put(f"{server}/prov/{MODEL}/{directory}/{MAC}-{name}", data=pieces, headers=headers(MODEL),
+                            timeout=30)
+
+    refused = send(limit + 100)
+    assert refused.status_code == 413 and f"at most {limit} bytes" in refused.text
+    with site.db.connection_context():
+        assert StoredFile.select().count() == 0
+    assert send(limit).status_code == 200
+    with site.db.connection_context():
+        assert [r.size for r in storedfiles.history(MAC, storedfiles.CONTACTS if directory == "contacts"
+                                                    else storedfiles.OVERRIDES)] == [limit]
 
 
 @pytest.mark.parametrize("filename", ["0004f2aabbc-phone.cfg", "zz04f2aabbcc-phone.cfg", "000000000000-phone.cfg",

@@ -106,8 +106,13 @@ class Body:
 def read_body(stream: IO[bytes], limit: int, expected: int | None) -> Body:
     """Spool a request body in chunks (never whole in memory); RequestEntityTooLarge past ``limit`` bytes.
 
-    ``expected`` is the Content-Length: a server that handles the body itself (gunicorn sets
-    ``wsgi.input_terminated``) just ends the stream early when the client goes away, so compare."""
+    ``expected`` is the Content-Length: a larger one is refused before reading. A server that handles the body
+    itself (gunicorn sets ``wsgi.input_terminated``) just ends the stream early when the client goes away, so
+    compare. ``stream`` must not be cut at the limit itself (Werkzeug's max_content_length refuses a chunked
+    body of exactly the limit): reading past the limit is what tells a body that is too large."""
+    too_large = RequestEntityTooLarge(f"a log upload may be at most {limit} bytes")
+    if expected is not None and expected > limit:
+        raise too_large
     spool: IO[bytes] = SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (Body owns it)
     size = last_newline = 0
     complete = True
@@ -115,7 +120,7 @@ def read_body(stream: IO[bytes], limit: int, expected: int | None) -> Body:
         while chunk := stream.read(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise RequestEntityTooLarge(f"a log upload may be at most {limit} bytes")
+                raise too_large
             nl = chunk.rfind(b"\n")
             if nl >= 0:
                 last_newline = size - len(chunk) + nl + 1

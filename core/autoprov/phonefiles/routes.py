@@ -96,7 +96,6 @@ def log_file(site: Site, request: Request, model: str, filename: str) -> Respons
 def _store_log(site: Site, request: Request, mac: str, name: str) -> Response:
     limit = site.settings.uploads.max_log_bytes
     start, end = _content_range(request)
-    request.max_content_length = limit  # a Content-Length over the limit is refused before reading
     body = logs.read_body(request.stream, limit, request.content_length)
     try:
         if body.complete and end is not None and end - start != body.size:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from xml.parsers import expat
 
 import peewee
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from autoprov.phonefiles.tables import StoredFile
@@ -38,9 +39,18 @@ CONTACTS = Kind("contacts", ("directory.xml",))
 
 
 def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes (Werkzeug answers 413 past it, by Content-Length or not)."""
-    request.max_content_length = limit
-    return request.get_data(cache=False)
+    """The request body; 413 past ``limit`` bytes. A body without Content-Length (chunked) is read to one byte
+    past the limit, since a stream cut at the limit (Werkzeug's max_content_length) would be stored cut short."""
+    too_large = RequestEntityTooLarge(f"an overrides or contacts file may be at most {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    stream, chunks, size = request.stream, [], 0
+    while size <= limit and (chunk := stream.read(limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise too_large
+    return b"".join(chunks)
 
 
 def check_xml(body: bytes) -> None:
