@@ -7,6 +7,7 @@ import io
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -15,6 +16,8 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from autoprov.phonefiles import logs
 from autoprov.phonefiles.logparse import decode_time, parse_line
 from autoprov.phonefiles.tables import LogFile, LogLine
+from autoprov.provisioning import admin
+from autoprov.provisioning.admin import ExtensionData
 from autoprov.provisioning.tables import Sighting
 from tests.conftest import autoprov, write_config
 from tests.phones import headers, user_agent
@@ -420,6 +423,7 @@ def test_logs_command_line(tmp_path, site, client):
     config = write_config(tmp_path / "cli.toml", site.settings, 8080)
     out = autoprov("logs", "show", "00:04:F2:AA:BB:CC", "--file", "app", "--level", "5", config=config).stdout
     assert out.splitlines() == [
+        f"# {MAC}: times in UTC, the phone's zone (RAW lines: when they were uploaded)",
         f"{year}-10-15 00:00:05 app dns   5 event number 5: registered line 1",
         f"{year}-10-15 00:00:06 app sip   6 event number 6: registered line 1",
     ]
@@ -428,6 +432,31 @@ def test_logs_command_line(tmp_path, site, client):
     assert "pruned 1 log line" in autoprov("logs", "prune", "--older-than", "30d", config=config).stdout
     bad = autoprov("logs", "show", "nonsense", config=config, check=False)
     assert bad.returncode != 0 and "not a MAC" in bad.stderr
+
+
+def test_since_is_on_the_phones_clock(tmp_path, site, client):
+    """A phone in New York writes New York time: ``--since 1h`` means the last hour there, and so does a
+    date without an offset; the output says which clock it shows."""
+    zone = ZoneInfo("America/New_York")
+    now = dt.datetime.now(zone)
+    with site.db.connection_context():
+        admin.add_extension(ExtensionData("1001", "pw"))
+        admin.add_phone(site, MAC, MODEL, ["1001"], time_zone="America/New_York")
+        body = "".join(f"{now - dt.timedelta(minutes=m):%m%d%H%M%S}|sip  |4|00|{m} minutes ago\n" for m in (90, 30, 5))
+        put_log(client, MAC, body.encode() + b"no time of its own\n")
+    config = write_config(tmp_path / "cli.toml", site.settings, 8080)
+    out = autoprov("logs", "show", MAC, "--since", "1h", config=config).stdout.splitlines()
+    assert out[0] == f"# {MAC}: times in America/New_York, the phone's zone (RAW lines: when they were uploaded)"
+    assert [line.split(" ", 2)[2] for line in out[1:]] == [
+        "app sip   4 30 minutes ago", "app sip   4 5 minutes ago", "app RAW no time of its own"
+    ]
+    assert out[1].startswith(f"{now - dt.timedelta(minutes=30):%Y-%m-%d %H:%M:%S} app")
+    uploaded = dt.datetime.fromisoformat(out[3][:19]).replace(tzinfo=zone)  # on the phone's clock too
+    assert abs(uploaded - now) < dt.timedelta(minutes=10)
+    local = f"{now - dt.timedelta(minutes=60):%Y-%m-%dT%H:%M:%S}"
+    assert autoprov("logs", "show", MAC, "--since", local, config=config).stdout.splitlines()[1:] == out[1:]
+    utc = (now - dt.timedelta(minutes=60)).astimezone(dt.UTC).isoformat()  # an explicit offset is honoured
+    assert autoprov("logs", "show", MAC, "--since", utc, config=config).stdout.splitlines()[1:] == out[1:]
 
 
 def test_uploads_prune_by_retention_after_answering(site, client, db):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -14,7 +15,7 @@ from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.phonefiles import logs, storedfiles
 from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, Kind
 from autoprov.phonefiles.tables import LogFile, LogLine, StoredFile
-from autoprov.provisioning.tables import utcnow
+from autoprov.provisioning.tables import Phone, utcnow
 from autoprov.site import Site
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
@@ -30,14 +31,21 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 
-def parse_since(text: str) -> dt.datetime:
-    """A duration back from now (``2h``) or a date/time (``2025-01-31``, ``2025-01-31T08:00``)."""
+def parse_since(text: str, zone: dt.tzinfo) -> logs.Since:
+    """A duration back from now (``2h``) or a date/time in the phone's ``zone`` (``2025-01-31``,
+    ``2025-01-31T08:00``; one with an offset, ``...T08:00+00:00``, is taken as it says)."""
     if _DURATION.fullmatch(text.strip()):
-        return utcnow() - parse_duration(text)
+        return logs.Since.at((utcnow() - parse_duration(text)).replace(tzinfo=dt.UTC), zone)
     try:
-        return dt.datetime.fromisoformat(text)
+        return logs.Since.at(dt.datetime.fromisoformat(text), zone)
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither a duration (2h, 7d) nor a date (2025-01-31T08:00)") from None
+
+
+def phone_zone(site: Site, mac: str) -> ZoneInfo:
+    """The zone of the phone's clock: its own time zone, else the site's (``[time] time_zone``)."""
+    phone = Phone.get_or_none(Phone.mac == mac)
+    return ZoneInfo(phone.time_zone if phone is not None and phone.time_zone else site.settings.time.time_zone)
 
 
 def _mac(value: str) -> str:
@@ -47,9 +55,11 @@ def _mac(value: str) -> str:
         raise click.ClickException(str(exc)) from None
 
 
-def format_line(line: LogLine) -> str:
+def format_line(line: LogLine, zone: dt.tzinfo) -> str:
+    """One line, its time on the phone's clock (a line without a time of its own: when it was uploaded)."""
     if not line.parsed:
-        return f"{line.received_at:%Y-%m-%d %H:%M:%S} {line.file} RAW {line.message}"
+        uploaded = line.received_at.replace(tzinfo=dt.UTC).astimezone(zone)
+        return f"{uploaded:%Y-%m-%d %H:%M:%S} {line.file} RAW {line.message}"
     if line.phone_time is not None:
         when = f"{line.phone_time:%Y-%m-%d %H:%M:%S}"
     elif line.uptime is not None:
@@ -71,16 +81,22 @@ def logs_group() -> None:
 @click.argument("mac")
 @click.option("--file", "file", help="Only this file: app, boot, ... (<mac>-<file>.log).")
 @click.option("--level", type=click.IntRange(0, 6), help=f"Only lines at this level or above ({LEVELS}).")
-@click.option("--since", help="Only lines since a time ago (2h, 7d) or a date/time (2025-01-31T08:00).")
+@click.option("--since", help="Only lines since a time ago (2h, 7d) or a date/time in the phone's zone "
+              "(2025-01-31T08:00).")
 @click.option("--grep", help="Only lines whose message contains this text (case-insensitive).")
 @click.option("--limit", default=200, show_default=True, help="The newest N lines; 0 for all.")
 @pass_site
 def logs_show(site: Site, mac: str, file: str | None, level: int | None, since: str | None, grep: str | None,
               limit: int) -> None:
-    """A phone's log lines, oldest first (times are the phone's own where it wrote one)."""
-    since_time = parse_since(since) if since else None
-    for line in logs.query_lines(_mac(mac), file, level, since_time, grep, limit or None):
-        click.echo(format_line(line))
+    """A phone's log lines, oldest first, times in the phone's zone: its own clock where it wrote one, else
+    when the line was uploaded."""
+    mac = _mac(mac)
+    zone = phone_zone(site, mac)
+    since_time = parse_since(since, zone) if since else None
+    lines = logs.query_lines(mac, file, level, since_time, grep, limit or None)
+    click.echo(f"# {mac}: times in {zone.key}, the phone's zone (RAW lines: when they were uploaded)")
+    for line in lines:
+        click.echo(format_line(line, zone))
 
 
 @logs_group.command("files")

@@ -417,23 +417,40 @@ def insert_rows(db: peewee.Database, rows: list[tuple[Any, ...]]) -> None:
 
 # --- Reading and pruning ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Since:
+    """One moment on both clocks a line can carry: the phone's own (its local time, as it wrote it) and the
+    upload time (UTC). Both naive, as stored."""
+
+    phone: dt.datetime
+    utc: dt.datetime
+
+    @staticmethod
+    def at(moment: dt.datetime, zone: dt.tzinfo) -> Since:
+        """``moment``: aware, or naive in ``zone`` (the phone's)."""
+        utc = (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(dt.UTC)
+        return Since(utc.astimezone(zone).replace(tzinfo=None), utc.replace(tzinfo=None))
+
+
 def query_lines(
     mac: str,
     file: str | None = None,
     min_level: int | None = None,
-    since: dt.datetime | None = None,
+    since: Since | None = None,
     grep: str | None = None,
     limit: int | None = None,
 ) -> Iterator[LogLine]:
     """One phone's lines, oldest first; ``limit`` keeps the newest ones. ``since`` compares the phone's own
-    time where the line has one, else the upload time."""
+    time where the line has one, else the upload time, each on its own clock."""
     query = LogLine.select().where(LogLine.mac == mac)
     if file:
         query = query.where(LogLine.file == file)
     if min_level is not None:
         query = query.where(LogLine.level >= min_level)
     if since is not None:
-        query = query.where(peewee.fn.COALESCE(LogLine.phone_time, LogLine.received_at) >= since)
+        query = query.where(
+            (LogLine.phone_time >= since.phone) | (LogLine.phone_time.is_null() & (LogLine.received_at >= since.utc))
+        )
     if grep:
         query = query.where(LogLine.message.contains(grep))
     if limit:
