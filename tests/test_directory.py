@@ -84,38 +84,85 @@ def test_hostile_names_are_escaped_and_cut_to_40_bytes(client, db):
     assert parsed["2004"]["fn"] == "ab" + "é" * 19
 
 
-def test_phone_contacts_merge_with_company_changes(client, company):
-    """The phone writes back its whole directory: company entries (one with a speed dial the user set, one
-    renamed by the user) and two personal contacts. It reads back the company's current entries, with the
-    user's per-contact settings, plus its personal ones; later company changes reach it too."""
-    upload = b"""<?xml version="1.0" encoding="UTF-8"?>
-<directory><item_list>
-  <item><fn>Ada</fn><ln>Lovelace</ln><ct>1001</ct><sd>1</sd><rt>3</rt></item>
-  <item><fn>My name for Alan</fn><ln>T</ln><ct>1002</ct></item>
-  <item><fn>Mum</fn><ln></ln><ct>0155501234</ct><sd>2</sd></item>
-  <item><fn>Pizza &amp; Co</fn><ln>Delivery</ln><ct>sip:pizza@example.org</ct></item>
-  <item><fn>Hidden</fn><ln>Person</ln><ct>1999</ct></item>
-</item_list></directory>"""
-    put = client.put(f"/prov/{MODEL}/contacts/{MAC}-directory.xml", data=upload, headers=headers(MODEL))
+def upload(client, *entries: str) -> None:
+    """The phone writes back its whole directory: these ``<item>`` bodies."""
+    body = "<directory><item_list>" + "".join(f"<item>{e}</item>" for e in entries) + "</item_list></directory>"
+    put = client.put(f"/prov/{MODEL}/contacts/{MAC}-directory.xml", data=body.encode(), headers=headers(MODEL))
     assert put.status_code == 200, put.data
-    merged = items(get(client, PATHS[3]).data)
-    assert merged == items(get(client, PATHS[2]).data)
-    by_number = {i["ct"]: i for i in merged}
-    assert by_number["1001"] == {"fn": "Ada", "ln": "Lovelace", "ct": "1001", "sd": "1", "rt": "3"}
-    assert (by_number["1002"]["fn"], by_number["1002"]["ln"]) == ("Alan", "Turing")  # company names win
-    assert by_number["0155501234"]["sd"] == "2"
-    assert by_number["sip:pizza@example.org"]["fn"] == "Pizza & Co"
-    assert "1999" not in by_number  # not listed in the directory: withdrawn from phones too
-    assert [i["ct"] for i in merged][:4] == ["1004", "1003", "1001", "1002"]  # company first, in order
-    # The company changes: a new colleague, a renamed one, one withdrawn.
+
+
+def merged(client) -> list[tuple[str, ...]]:
+    """(fn, ln, ct, other fields...) of each entry the phone reads."""
+    return [(i.pop("fn"), i.pop("ln"), i.pop("ct"), *(f"{k}={v}" for k, v in i.items()))
+            for i in items(get(client, PATHS[3]).data)]
+
+
+COMPANY = [("1004", "", "1004"), ("Grace", "Hopper", "1003"), ("Ada", "Lovelace", "1001"), ("Alan", "Turing", "1002")]
+
+
+def test_phone_contacts_merge_with_company_changes(client, company):
+    """The phone writes back its whole directory: company entries as it got them (one with a speed dial and a
+    ring tone the user set), one the user renamed, and personal contacts. It reads back the company's current
+    entries with the user's settings for them, then everything else the user has; later company changes reach
+    it too."""
+    upload(client,
+           "<fn>Ada</fn><ln>Lovelace</ln><ct>1001</ct><sd>1</sd><rt>3</rt>",
+           "<fn>My name for Alan</fn><ln>T</ln><ct>1002</ct>",
+           "<fn>Mum</fn><ln></ln><ct>0155501234</ct><sd>2</sd>",
+           "<fn>Pizza &amp; Co</fn><ln>Delivery</ln><ct>sip:pizza@example.org</ct>",
+           "<fn>Hidden</fn><ln>Person</ln><ct>1999</ct>")
+    assert items(get(client, PATHS[3]).data) == items(get(client, PATHS[2]).data)
+    assert merged(client) == [
+        ("1004", "", "1004"), ("Grace", "Hopper", "1003"), ("Ada", "Lovelace", "1001", "sd=1", "rt=3"),
+        ("Alan", "Turing", "1002"),
+        ("My name for Alan", "T", "1002"),  # the user's own: kept beside the company entry
+        ("Mum", "", "0155501234", "sd=2"), ("Pizza & Co", "Delivery", "sip:pizza@example.org"),
+        # Hidden Person, as the server gave it when listed: not listed now, so withdrawn from phones too.
+    ]
+    # The company changes: a new colleague, one withdrawn.
     admin.add_extension(ExtensionData("1005", "pw", "Katherine", "Johnson"))
-    Extension.update(last_name="Hopper-Murray").where(Extension.user_id == "1003").execute()
     Extension.update(in_directory=False).where(Extension.user_id == "1002").execute()
-    after = {i["ct"]: i for i in items(get(client, PATHS[3]).data)}
-    assert after["1005"]["ln"] == "Johnson" and after["1003"]["ln"] == "Hopper-Murray"
-    assert "1002" not in after and after["1001"]["sd"] == "1" and "0155501234" in after
+    after = merged(client)
+    assert ("Katherine", "Johnson", "1005") in after and ("Alan", "Turing", "1002") not in after
+    assert ("My name for Alan", "T", "1002") in after and ("Ada", "Lovelace", "1001", "sd=1", "rt=3") in after
     # Other phones are untouched by this phone's contacts.
     assert "0155501234" not in {i["ct"] for i in items(get(client, f"/prov/{MODEL}/0004f2000001-directory.xml").data)}
+
+
+def test_entries_the_user_made_with_a_colleagues_number_are_kept(client, company):
+    """Only the entry the server gave is the company entry: a second one with the same number, one with an
+    unlisted extension's number, and an exact copy are the user's, each with its own settings."""
+    upload(client,
+           "<fn>Alan</fn><ln>Turing</ln><ct>1002</ct><sd>4</sd>",
+           "<fn>Alan (mobile forward)</fn><ln></ln><ct>1002</ct><sd>5</sd>",
+           "<fn>Alan</fn><ln>Turing</ln><ct>1002</ct><sd>6</sd>",
+           "<fn>My friend</fn><ln></ln><ct>1999</ct><sd>7</sd>")
+    assert merged(client) == [
+        *COMPANY[:3], ("Alan", "Turing", "1002", "sd=4"),
+        ("Alan (mobile forward)", "", "1002", "sd=5"), ("Alan", "Turing", "1002", "sd=6"),
+        ("My friend", "", "1999", "sd=7"),
+    ]
+
+
+def test_company_entries_are_recognised_as_the_phone_got_them(client, db):
+    """Names the server cut to 40 bytes, and a nameless extension shown by its number, come back as the phone
+    holds them: still the company entry, not a second one. A colleague renamed since is not recognised."""
+    admin.add_extension(ExtensionData("2001", "pw", "Bartholomew-Maximilian", "Featherstonehaugh-Worthington" * 2))
+    admin.add_extension(ExtensionData("2002", "pw"))
+    admin.add_extension(ExtensionData("2003", "pw", "Grace", "Hopper"))
+    sent = {i["ct"]: i for i in items(get(client, PATHS[0]).data)}
+    cut = sent["2001"]["ln"]
+    assert len(cut.encode()) == 40
+    upload(client,
+           f"<fn>Bartholomew-Maximilian</fn><ln>{cut}</ln><ct>2001</ct><sd>1</sd>",
+           "<fn>2002</fn><ln></ln><ct>2002</ct><sd>2</sd>",
+           "<fn>Grace</fn><ln>Hopper</ln><ct>2003</ct><sd>3</sd>")
+    Extension.update(last_name="Hopper-Murray").where(Extension.user_id == "2003").execute()
+    assert merged(client) == [
+        ("2002", "", "2002", "sd=2"), ("Bartholomew-Maximilian", cut, "2001", "sd=1"),
+        ("Grace", "Hopper-Murray", "2003"),
+        ("Grace", "Hopper", "2003", "sd=3"),  # the old name: now the user's entry
+    ]
 
 
 CONTACTS = f"/prov/{MODEL}/contacts/{MAC}-directory.xml"
