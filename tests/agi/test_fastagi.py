@@ -336,9 +336,10 @@ def held(session, ctx):
 server = FastAGIServer({"held": held}, Settings(), None, host="127.0.0.1", port=0)
 server.start()
 open_now = len(os.listdir("/proc/self/fd")) - 1  # less listdir's own
-limit = max(int(fd) for fd in os.listdir("/proc/self/fd")) + 1
+limit = max(int(fd) for fd in os.listdir("/proc/self/fd")) + 3
 resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-print(server.port, limit - open_now, flush=True)  # the port, and how many calls it can accept
+# The port, and about how many calls it can accept (one less if the accept loop's selector opens later).
+print(server.port, limit - open_now, flush=True)
 sys.stdin.read()
 server.shutdown(5)
 """
@@ -369,11 +370,12 @@ def test_out_of_file_descriptors_the_server_waits_instead_of_spinning() -> None:
             time.sleep(1.0)  # a while out of descriptors: a spinning loop would log thousands of lines
             hang_up.set()
             results = [c.result(30) for c in calls]
-        assert [t.status for t in results] == ["SUCCESS"] * (capacity + 2)  # the waiting ones were served
+        for t in results:  # the waiting ones were served too
+            assert t.status == "SUCCESS" and t.executed == [("Dial", "PJSIP/1001")]
         proc.stdin.close()
         assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
     failures = [line for line in stderr if "accept failed" in line]
-    assert 1 <= len(failures) <= 2, f"{len(failures)} lines, first: {failures[:1]}"
+    assert 1 <= len(failures) <= 2, "".join(stderr)

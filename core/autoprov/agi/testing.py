@@ -147,7 +147,7 @@ class Transcript:
     variables: dict[str, str] = field(default_factory=dict)
     astdb: dict[tuple[str, str], str] = field(default_factory=dict)
     executed: list[tuple[str, str]] = field(default_factory=list)
-    status: str = ""  # SUCCESS, FAILURE or HANGUP, as AGISTATUS would say
+    status: str = ""  # SUCCESS, FAILURE or HANGUP, as AGISTATUS would say; TIMEOUT: the peer gave up waiting
     hung_up: bool = False
     pipelined: bool = False  # the script wrote a second command before reading a reply
     split_writes: bool = False  # a command arrived in more than one piece
@@ -247,6 +247,9 @@ class ScriptedAsterisk:
         self.send(env_block[half:])
         try:
             self._loop()
+        except TimeoutError as exc:  # the test's own limit: the script never ended, so no AGISTATUS yet
+            self.t.error = str(exc)
+            self.t.status = self.t.status or "TIMEOUT"
         except OSError as exc:  # Asterisk takes a broken connection as the script's end, like a close
             self.t.error = str(exc)
             self.t.status = self.t.status or ("HANGUP" if self.t.hung_up else "SUCCESS")
