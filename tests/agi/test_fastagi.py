@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import peewee
 import pytest
@@ -379,3 +380,15 @@ def test_out_of_file_descriptors_the_server_waits_instead_of_spinning() -> None:
             proc.kill()
     failures = [line for line in stderr if "accept failed" in line]
     assert 1 <= len(failures) <= 2, "".join(stderr)
+
+
+@pytest.mark.parametrize("callerid", ["5551234567\udcff", "\udcff", "555\x001234567", "x" * 20000, "٥٥٥١٢٣٤٥٦٧"])
+def test_any_caller_id_that_cannot_be_in_the_table_is_no_match(site: Site, start_server: Start,
+                                                                  callerid: str) -> None:
+    """A byte that is not UTF-8 (\\xff arrives as \\udcff), a NUL, a huge or non-ASCII number: no query, no crash."""
+    add_names(site, n5551234567="Acme Sales")
+    server = start_server(site)
+    t = call(server, env={"callerid": callerid})
+    assert t.commands == [] and t.status == "SUCCESS"
+    t = call(server, "cid-name?number=" + quote(callerid, errors="surrogateescape"))
+    assert t.commands == [] and t.status == "SUCCESS"

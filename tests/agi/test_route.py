@@ -321,3 +321,12 @@ def test_a_bad_row_is_skipped_and_the_others_still_route(site: Site, start_serve
     assert t.executed == [("Dial", "PJSIP/1099,30")]
     assert t.variables["ROUTE_STATUS"] == "ROUTED" and t.status == "SUCCESS"
     assert "is invalid and skipped" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["5551000\udcff", "\udcff", "555\x001000", "9" * 20000])
+def test_route_takes_any_dialled_number(site: Site, start_server: Start, value: str) -> None:
+    add_routes(site, {"pattern": "_X.", "destination": "1001"})
+    server = start_server(site)
+    for env in ({"extension": value}, {"extension": "s", "dnid": value}):
+        t = route_call(server, "?fallback=PJSIP/operator", env=env)
+        assert t.status == "SUCCESS" and t.variables["ROUTE_STATUS"] in ("ROUTED", "NOROUTE")

@@ -23,14 +23,13 @@ from autoprov.agi.routing import (
     validate_zone,
 )
 from autoprov.agi.runner import collect_scripts
-from autoprov.agi.tables import CallerName, Route, normalize_number
+from autoprov.agi.tables import CallerName, Route, caller_number
 from autoprov.cli import LazySite, pass_site
 from autoprov.config import Settings
 from autoprov.site import Site
 
 log = logging.getLogger(__name__)
 
-_CALLER_NUMBER = re.compile(r"\+?[0-9A-Za-z*#]{1,64}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -100,8 +99,8 @@ def cid_group() -> None:
 
 
 def _number(value: str) -> str:
-    number = normalize_number(value)
-    if not _CALLER_NUMBER.match(number):
+    number = caller_number(value)
+    if number is None:
         raise click.ClickException(f"not a caller-ID number: {value!r}")
     return number
 

@@ -18,6 +18,16 @@ def normalize_number(number: str) -> str:
     return _NUMBER_NOISE.sub("", number or "")
 
 
+_CALLER_NUMBER = re.compile(r"\+?[0-9A-Za-z*#]{1,64}\Z")
+
+
+def caller_number(value: str) -> str | None:
+    """``value`` normalized if it can be a caller-ID number of the table, else None (nothing can match it:
+    a byte that is not UTF-8, which could not even be sent to the database, or any other stray character)."""
+    number = normalize_number(value)
+    return number if _CALLER_NUMBER.match(number) else None
+
+
 class CallerName(BaseModel):
     """Caller-ID substitution: calls from ``number`` show ``name``."""
 

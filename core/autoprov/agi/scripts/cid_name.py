@@ -9,7 +9,7 @@ from __future__ import annotations
 from autoprov.agi.context import DatabaseUnavailable, ScriptContext
 from autoprov.agi.quoting import printable
 from autoprov.agi.session import AGISession
-from autoprov.agi.tables import CallerName, normalize_number
+from autoprov.agi.tables import CallerName, caller_number, normalize_number
 
 NO_CALLER_ID = ("", "unknown", "anonymous")
 
@@ -21,8 +21,9 @@ def lookup_name(number: str) -> str | None:
 
 
 def cid_name(session: AGISession, ctx: ScriptContext) -> None:
-    number = ctx.params.get("number") or session.env.get("callerid", "")
-    if number.strip().lower() in NO_CALLER_ID:
+    raw = ctx.params.get("number") or session.env.get("callerid", "")
+    number = caller_number(raw) if raw.strip().lower() not in NO_CALLER_ID else None
+    if number is None:  # no caller ID, or one no entry can have (checked before it reaches the database)
         return
     try:
         name = ctx.query(lookup_name, number)
