@@ -75,6 +75,9 @@ def test_route_add_list_remove(run, agi_site: Site) -> None:  # noqa: ANN001
         ("_9.5", "extension", "1001"),  # Asterisk would ignore the 5: refused rather than misread
         ("5551000", "extension", "1001", "--days", "weekdays"),
         ("5551000", "extension", "1001", "--from", "25:00"),
+        ("5551000", "extension", "1001", "--from", "09:00", "--to", "09:00"),  # never holds
+        ("5551000", "extension", "1001", "--from", "24:00"),  # 24:00 only ends a window
+        ("5551000", "extension", "1001", "--to", "00:00"),  # from 00:00 (the default) to 00:00
         ("5551000", "extension", "1001", "--time-zone", "Mars/Olympus"),
         ("5551000", "extension", "1001", "--fallback", "1002"),
     ],
@@ -93,3 +96,12 @@ def test_route_add_refuses_a_backwards_range_with_one_line(run) -> None:  # noqa
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # not a traceback
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
     assert "_[5-1]X" in result.output
+
+
+def test_route_add_says_why_a_window_is_refused(run) -> None:  # noqa: ANN001
+    out = run("route", "add", "5551000", "extension", "1001", "--from", "09:00", "--to", "09:00", ok=False).output
+    assert out == "Error: an empty time window: from 09:00 to 09:00\n"
+    out = run("route", "add", "5551000", "extension", "1001", "--from", "24:00", ok=False).output
+    assert out == "Error: 24:00 can only end a window (--to); start at 00:00\n"
+    run("route", "add", "5551000", "extension", "1001", "--from", "22:00", "--to", "00:00")  # till midnight
+    run("route", "add", "5551000", "extension", "1001", "--from", "00:00", "--to", "24:00")  # all day

@@ -17,9 +17,9 @@ from autoprov.agi.routing import (
     DEST_TYPES,
     RING_TIMEOUT,
     parse_days,
-    parse_hhmm,
     validate_destination,
     validate_pattern,
+    validate_window,
     validate_zone,
 )
 from autoprov.agi.runner import collect_scripts
@@ -190,9 +190,7 @@ def route_add(
     _checked(validate_pattern, pattern)
     destination = _checked(validate_destination, dest_type, destination)
     _checked(parse_days, days)
-    for value in (start, end):
-        if value:
-            _checked(parse_hhmm, value)
+    _checked(validate_window, start, end)
     _checked(validate_zone, time_zone)
     fallback_type = ""
     if fallback:

@@ -90,6 +90,16 @@ def parse_hhmm(value: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def validate_window(start: str, end: str) -> None:
+    """``--from``/``--to`` as the script reads them (empty: 00:00 and 24:00); a window that can never hold
+    is refused rather than stored."""
+    if start == "24:00":
+        raise ValueError("24:00 can only end a window (--to); start at 00:00")
+    first, last = parse_hhmm(start or "00:00"), parse_hhmm(end or "24:00")
+    if (start or end) and first == last:
+        raise ValueError(f"an empty time window: from {start or '00:00'} to {end or '24:00'}")
+
+
 def validate_zone(name: str) -> str:
     if name:
         try:
