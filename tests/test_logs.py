@@ -29,6 +29,7 @@ from tests.uploads_helpers import (
     log_path,
     messages,
     put_log,
+    send_chunked,
     send_cut_off,
     stored_messages,
 )
@@ -326,6 +327,32 @@ def test_upload_cut_off_half_way_on_a_real_socket(server, site):
     assert requests.put(server + log_path(MAC), data=data, headers=headers(MODEL), timeout=10).status_code == 200
     with site.db.connection_context():
         assert stored_messages(MAC) == [f"event number {n}: registered line 1" for n in range(200)]
+
+
+def test_chunked_upload_cut_off_on_a_real_socket(server, site):
+    """Without a Content-Length, gunicorn raises when the body ends early and drops what it had buffered in
+    that read: the lines stored are the first ones sent, possibly none, never a fragment; the stored length
+    says where they end, and the phone's next upload brings the rest, each line once."""
+    lines = log_lines(300)
+    data = b"".join(lines)
+    first = b"".join(lines[:100])
+    rest = data[len(first) :]
+    cut = send_chunked(server, log_path(MAC), [first], user_agent(MODEL), end=b"%x\r\n" % len(rest) + rest[:500])
+    assert cut.startswith(b"HTTP/1.1 400") and b"upload cut off" in cut, cut
+    # All sent, but not the chunked body's last chunk: gunicorn's own error, answered as a cut-off upload too.
+    unfinished = send_chunked(server, log_path(MAC, "boot"), [data], user_agent(MODEL), end=b"0\r\n")
+    assert unfinished.startswith(b"HTTP/1.1 400") and b"upload cut off" in unfinished, unfinished
+    for name in ("app", "boot"):
+        with site.db.connection_context():
+            kept = stored_messages(MAC, name)
+        assert kept == messages(lines[: len(kept)])
+        h = requests.head(server + log_path(MAC, name), headers=headers(MODEL), timeout=10)
+        stored = int(h.headers["Content-Length"]) if h.status_code == 200 else 0
+        assert stored == len(b"".join(lines[: len(kept)]))
+        done = send_chunked(server, log_path(MAC, name), [data[:4000], data[4000:]], user_agent(MODEL), b"0\r\n\r\n")
+        assert done.startswith(b"HTTP/1.1 200"), done
+        with site.db.connection_context():
+            assert generations(MAC, name) == {1: messages(lines)}
 
 
 def test_many_phones_upload_at_once(server, site):

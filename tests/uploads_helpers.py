@@ -59,17 +59,30 @@ def messages(lines: list[bytes]) -> list[str]:
     return [line.rstrip(b"\n").split(b"|", 4)[4].decode() for line in lines]
 
 
-def send_cut_off(base_url: str, path: str, declared: int, sent: bytes, user_agent: str) -> None:
-    """A phone that announces ``declared`` bytes, sends ``sent`` (fewer), then closes its socket."""
+def send_raw(base_url: str, path: str, headers_text: str, payload: bytes, user_agent: str) -> bytes:
+    """A PUT written by hand, ``headers_text`` (``Name: value\\r\\n`` lines) and ``payload`` as given; then the
+    phone closes its side. Returns what the server answered (b"" if it just closed)."""
     url = urlsplit(base_url)
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        head = (
-            f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\nUser-Agent: {user_agent}\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n"
-        )
-        sock.sendall(head.encode() + sent)
+        head = f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\nUser-Agent: {user_agent}\r\n{headers_text}\r\n"
+        sock.sendall(head.encode() + payload)
         sock.shutdown(socket.SHUT_WR)
+        answer = b""
         try:  # the server may answer (400) or just close; either way the phone is gone
-            sock.recv(4096)
+            while data := sock.recv(4096):
+                answer += data
         except OSError:
             pass
+        return answer
+
+
+def send_cut_off(base_url: str, path: str, declared: int, sent: bytes, user_agent: str) -> bytes:
+    """A phone that announces ``declared`` bytes, sends ``sent`` (fewer), then closes its socket."""
+    headers_text = f"Content-Type: application/octet-stream\r\nContent-Length: {declared}\r\n"
+    return send_raw(base_url, path, headers_text, sent, user_agent)
+
+
+def send_chunked(base_url: str, path: str, chunks: list[bytes], user_agent: str, end: bytes = b"") -> bytes:
+    """A chunked PUT of ``chunks`` followed by ``end`` (b"0\\r\\n\\r\\n" for a complete body), then closed."""
+    payload = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + end
+    return send_raw(base_url, path, "Transfer-Encoding: chunked\r\n", payload, user_agent)

@@ -41,7 +41,7 @@ from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
 import peewee
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from autoprov.phonefiles.logparse import clean_text, parse_line
 from autoprov.phonefiles.tables import LogFile, LogGeneration, LogLine
@@ -125,7 +125,13 @@ def read_body(stream: IO[bytes], limit: int, expected: int | None) -> Body:
             if nl >= 0:
                 last_newline = size - len(chunk) + nl + 1
             spool.write(chunk)
-    except (ClientDisconnected, OSError):
+    except RequestEntityTooLarge:
+        spool.close()
+        raise
+    except Exception:
+        # The client went away. Werkzeug says ClientDisconnected; gunicorn raises its own errors (NoMoreData, or
+        # ChunkMissingTerminator for a chunked body without its last chunk), after dropping the bytes it had
+        # buffered in that read: for a chunked body, the complete lines after the last full read are lost.
         complete = False
     except BaseException:
         spool.close()
