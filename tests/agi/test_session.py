@@ -149,3 +149,11 @@ def test_commands_go_out_whole_one_at_a_time() -> None:
         for i in range(20):
             session.set_variable(f"V{i}", i)
     assert len(t.commands) == 20 and not t.pipelined and not t.split_writes
+
+
+def test_a_511_marks_the_session_hung_up_without_a_hangup_line() -> None:
+    with asterisk_session(hangup_at=1, hangup_notice=lambda: None) as (session, t):
+        with pytest.raises(AGIDeadChannel):
+            session.answer()
+        assert session.hung_up
+        assert t.commands == [["ANSWER"]]

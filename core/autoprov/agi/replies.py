@@ -179,6 +179,7 @@ class ReplyReader:
                     pass
             if code == 510:
                 raise AGIInvalidCommand(text, code)
-            if code == 511:
+            if code == 511:  # the channel is dead even if no HANGUP line came (AGISIGHUP, intercept)
+                self._on_hangup()
                 raise AGIDeadChannel(text, code)
             raise AGICommandError(text, code)
