@@ -1,4 +1,4 @@
-"""The FastAGI server: one thread per live call, each with its own database connection and time limit.
+"""The FastAGI server: one thread per live call, each with its time limit; queries borrow pooled connections.
 
 A call can last as long as the channel (a script may run ``EXEC Dial``), so calls never share a thread.
 Shutdown stops accepting at once, lets the live calls finish for a grace period, then ends what is left.
