@@ -83,7 +83,9 @@ def extension() -> None:
 @click.option("--secret", help="SIP password (default: a random one, printed once).")
 @click.option("--first-name", default="")
 @click.option("--last-name", default="")
-@click.option("--mailbox", default="", help="What the phone subscribes to for message waiting: 1001 or 1001@pbx.example.com (not box@context).")
+@click.option(
+    "--mailbox", default="", help="What the phone subscribes to for message waiting: 1001 or 1001@pbx.example.com."
+)
 @click.option("--server", help="SIP server host (default: [sip] server).")
 @click.option("--port", type=int, help="SIP server port (default: [sip] port).")
 @click.option("--directory/--no-directory", default=True, help="List in the company directory.")
