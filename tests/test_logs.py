@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import random
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
@@ -459,6 +460,34 @@ def test_logs_command_line(tmp_path, site, client):
     assert "pruned 1 log line" in autoprov("logs", "prune", "--older-than", "30d", config=config).stdout
     bad = autoprov("logs", "show", "nonsense", config=config, check=False)
     assert bad.returncode != 0 and "not a MAC" in bad.stderr
+
+
+def test_logs_show_the_unfinished_last_line(tmp_path, site, client):
+    """A file's last line without its newline yet is not a row, but ``logs show`` shows it after its file's
+    newest line, marked, when it is among the newest lines and passes the filters."""
+    app = b"".join(log_lines(3)) + b"1015000003|sip  |5|00|half a lin"
+    with site.db.connection_context():
+        put_log(client, MAC, app)
+        put_log(client, MAC, b"000001.000|so   |3|00|booted\n000002.000|so   |3|00|still boo", name="boot")
+    config = write_config(tmp_path / "cli.toml", site.settings, 8080)
+
+    def show(*args: str) -> list[str]:  # without the date and time
+        out = autoprov("logs", "show", MAC, *args, config=config).stdout.splitlines()[1:]
+        return [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", "", line) for line in out]
+
+    incomplete = "[incomplete: no newline yet]"
+    half, still = f"app sip   5 half a lin {incomplete}", f"boot+2.000s boot so    3 still boo {incomplete}"
+    booted = "boot+1.000s boot so    3 booted"
+    assert show() == [*(f"app {m}" for m in ("sip   0 event number 0: registered line 1",
+                                              "lldp  1 event number 1: registered line 1",
+                                              "so    2 event number 2: registered line 1")),
+                      half, booted, still]
+    assert show("--file", "boot") == [booted, still]
+    assert show("--grep", "HALF") == show("--level", "5") == [half]
+    assert show("--limit", "1") == [booted, still]  # app.log's newest line is older than those shown: left out
+    with site.db.connection_context():
+        put_log(client, MAC, app + b"e\n")
+    assert show("--file", "app")[-1] == "app sip   5 half a line"
 
 
 def test_since_is_on_the_phones_clock(tmp_path, site, client):

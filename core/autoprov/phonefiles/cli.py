@@ -21,6 +21,7 @@ from autoprov.site import Site
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 LEVELS = "debug, 1, 2, 3, 4 (warning), 5 (error), 6 (fatal)"
+INCOMPLETE = "[incomplete: no newline yet]"
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -89,14 +90,16 @@ def logs_group() -> None:
 def logs_show(site: Site, mac: str, file: str | None, level: int | None, since: str | None, grep: str | None,
               limit: int) -> None:
     """A phone's log lines, oldest first, times in the phone's zone: its own clock where it wrote one, else
-    when the line was uploaded."""
+    when the line was uploaded. A file's last line without its newline yet is shown after that file's
+    newest line, marked incomplete."""
     mac = _mac(mac)
     zone = phone_zone(site, mac)
     since_time = parse_since(since, zone) if since else None
-    lines = logs.query_lines(mac, file, level, since_time, grep, limit or None)
+    rows = list(logs.query_lines(mac, file, level, since_time, grep, limit or None))
+    pending = logs.pending_lines(mac, file, logs.line_filter(level, since_time, grep))
     click.echo(f"# {mac}: times in {zone.key}, the phone's zone (RAW lines: when they were uploaded)")
-    for line in lines:
-        click.echo(format_line(line, zone))
+    for line, incomplete in logs.with_pending(rows, pending, limited=bool(limit)):
+        click.echo(format_line(line, zone) + (f" {INCOMPLETE}" if incomplete else ""))
 
 
 @logs_group.command("files")

@@ -35,8 +35,8 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
@@ -464,6 +464,60 @@ def query_lines(
         yield from reversed(newest)
     else:
         yield from query.order_by(LogLine.id).iterator()
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A file's last line without its newline yet: not a row until it is complete, but worth showing."""
+
+    line: LogLine  # unsaved: the line as it would be stored now
+    after: int | None  # id of the newest stored line of its file (None: it has none)
+
+
+def pending_lines(mac: str, file: str | None, passes: Callable[[LogLine], bool]) -> list[Pending]:
+    """The unfinished last lines of one phone's files (or of one) that ``passes``."""
+    query = LogFile.select().where(LogFile.mac == mac)
+    if file:
+        query = query.where(LogFile.name == file)
+    found = []
+    for f in query.order_by(LogFile.name):
+        if not f.pending:
+            continue
+        rec = parse_line(clean_text(bytes(f.pending).removesuffix(b"\r")), f.updated)
+        line = LogLine(mac=mac, file=f.name, generation=f.generation, received_at=f.updated, **asdict(rec))
+        if passes(line):
+            newest = LogLine.select(peewee.fn.MAX(LogLine.id)).where(LogLine.mac == mac, LogLine.file == f.name)
+            found.append(Pending(line, newest.scalar()))
+    return found
+
+
+def line_filter(min_level: int | None, since: Since | None, grep: str | None) -> Callable[[LogLine], bool]:
+    """The filters of ``query_lines``, for a line that is not in the table."""
+
+    def passes(line: LogLine) -> bool:
+        if min_level is not None and (line.level is None or line.level < min_level):
+            return False
+        if since is not None and (line.phone_time < since.phone if line.phone_time else line.received_at < since.utc):
+            return False
+        return not grep or grep.casefold() in line.message.casefold()
+
+    return passes
+
+
+def with_pending(rows: list[LogLine], pending: list[Pending], limited: bool) -> Iterator[tuple[LogLine, bool]]:
+    """(line, incomplete): ``rows`` with each pending line right after its file's newest row, or at the end if
+    that row is not among them. With a limit, a pending line whose file's newest row is older than the
+    oldest row shown is not among the newest lines: left out."""
+    if limited and rows:
+        pending = [p for p in pending if p.after is None or p.after >= rows[0].id]
+    placed = {p.after: p for p in pending if p.after is not None}
+    for row in rows:
+        yield row, False
+        if row.id in placed:
+            yield placed.pop(row.id).line, True
+    for p in pending:
+        if p.after is None or p.after in placed:
+            yield p.line, True
 
 
 def prune(db: peewee.Database, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
