@@ -460,6 +460,14 @@ def test_logs_command_line(tmp_path, site, client):
     assert "pruned 1 log line" in autoprov("logs", "prune", "--older-than", "30d", config=config).stdout
     bad = autoprov("logs", "show", "nonsense", config=config, check=False)
     assert bad.returncode != 0 and "not a MAC" in bad.stderr
+    # Nothing stored: an error on one line, as for overrides and contacts; nothing matching: a note.
+    for args, error in [(("0004f2000099",), "no logs of 0004f2000099 stored"),
+                        ((MAC, "--file", "boot"), f"no {MAC}-boot.log stored")]:
+        unknown = autoprov("logs", "show", *args, config=config, check=False)
+        assert unknown.returncode == 1 and unknown.stdout == ""
+        assert unknown.stderr.strip() == f"Error: {error} (`autoprov logs files` lists those there are)"
+    unmatched = autoprov("logs", "show", MAC, "--grep", "no such text", config=config)
+    assert unmatched.stdout == "" and unmatched.stderr.strip() == f"no line of the logs of {MAC} matches"
 
 
 def test_logs_show_the_unfinished_last_line(tmp_path, site, client):

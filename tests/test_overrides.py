@@ -183,12 +183,25 @@ def test_overrides_and_contacts_commands(tmp_path, site, client):
     config = write_config(tmp_path / "cli.toml", site.settings, 8080)
     assert autoprov("overrides", "show", MAC, config=config).stdout.strip().endswith(LOCAL_2.decode())
     assert LOCAL.decode() in autoprov("overrides", "show", MAC, "--version", "1", config=config).stdout
-    history = autoprov("overrides", "history", MAC, "--diff", config=config).stdout
-    assert "phone.cfg v1" in history and "phone.cfg v2" in history
-    assert '+<PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="2"/></PHONE_CONFIG>' in history
+    history = autoprov("overrides", "history", MAC, "--diff", config=config).stdout.splitlines()
+    v1, v2 = (" ".join(line.split(" ", 4)[:4]) for line in history if line.startswith("phone.cfg v"))
+    assert v1.startswith("phone.cfg v1 20") and v2.startswith("phone.cfg v2 20")
+    # Each diff says which versions it compares, and when they were stored.
+    assert "    --- phone.cfg (none)" in history and f"    +++ {v1}" in history
+    assert f"    --- {v1}" in history and f"    +++ {v2}" in history
+    assert '    +<PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="2"/></PHONE_CONFIG>' in history
     assert "cleared phone.cfg" in autoprov("overrides", "clear", MAC, config=config).stdout
     assert "CLEARED" in autoprov("overrides", "history", MAC, config=config).stdout
-    assert autoprov("overrides", "show", MAC, config=config, check=False).returncode != 0
+    cleared = autoprov("overrides", "show", MAC, config=config, check=False)
+    assert cleared.returncode == 1 and cleared.stdout == ""
+    assert f"overrides/{MAC}-phone.cfg was cleared (version 3, " in cleared.stderr
+    assert f"`autoprov overrides history {MAC} --diff` shows what it held" in cleared.stderr
+    assert LOCAL_2.decode() in autoprov("overrides", "show", MAC, "--version", "2", config=config).stdout
+    # Nothing stored for a phone: one line on stderr, and exit 1, for show and history alike.
+    for command in ("show", "history"):
+        unknown = autoprov("overrides", command, "0004f2000099", config=config, check=False)
+        assert unknown.returncode == 1 and unknown.stdout == ""
+        assert unknown.stderr.strip() == "Error: nothing stored in overrides/ for 0004f2000099"
     assert "<directory/>" in autoprov("contacts", "show", MAC, config=config).stdout
     assert "cleared directory.xml" in autoprov("contacts", "clear", MAC, "--file", "directory.xml",
                                                config=config).stdout

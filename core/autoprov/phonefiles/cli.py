@@ -97,9 +97,23 @@ def logs_show(site: Site, mac: str, file: str | None, level: int | None, since: 
     since_time = parse_since(since, zone) if since else None
     rows = list(logs.query_lines(mac, file, level, since_time, grep, limit or None))
     pending = logs.pending_lines(mac, file, logs.line_filter(level, since_time, grep))
+    if not rows and not pending:
+        _no_lines(mac, file)
+        return
     click.echo(f"# {mac}: times in {zone.key}, the phone's zone (RAW lines: when they were uploaded)")
     for line, incomplete in logs.with_pending(rows, pending, limited=bool(limit)):
         click.echo(format_line(line, zone) + (f" {INCOMPLETE}" if incomplete else ""))
+
+
+def _no_lines(mac: str, file: str | None) -> None:
+    """Nothing to show: an error if nothing is stored (as for overrides and contacts), else a note."""
+    query = LogFile.select().where(LogFile.mac == mac)
+    if file:
+        query = query.where(LogFile.name == file)
+    what = f"{mac}-{file}.log" if file else f"logs of {mac}"
+    if not query.exists():
+        raise click.ClickException(f"no {what} stored (`autoprov logs files` lists those there are)")
+    click.echo(f"no line of the {what} matches", err=True)
 
 
 @logs_group.command("files")
@@ -132,6 +146,18 @@ def logs_prune(site: Site, older_than: str | None) -> None:
 
 # --- overrides and contacts: one group per kind, built by one function ----------------------------------
 
+def _nothing_stored(kind: Kind, mac: str) -> str:
+    return f"nothing stored in {kind.directory}/ for {mac}"
+
+
+def _stored_version(mac: str, kind: Kind, name: str, version: int | None) -> StoredFile | None:
+    """That version of the file, or its newest (a clear too); None if there is no such version."""
+    if version is None:
+        return storedfiles.latest(mac, kind, name)
+    return StoredFile.get_or_none(StoredFile.mac == mac, StoredFile.directory == kind.directory,
+                                  StoredFile.name == name, StoredFile.version == version)
+
+
 def stored_files_group(kind: Kind, help_text: str) -> click.Group:
     group = click.Group(kind.directory, help=help_text)
     file_option = click.option("--file", "name", type=click.Choice(kind.names), help="One file (default: all).")
@@ -144,21 +170,25 @@ def stored_files_group(kind: Kind, help_text: str) -> click.Group:
     def show(site: Site, mac: str, name: str | None, version: int | None) -> None:
         """Print what is served to the phone now (or an earlier version)."""
         mac = _mac(mac)
-        shown = False
+        shown, cleared = False, []
         for file_name in (name,) if name else kind.names:
-            if version is None:
-                row = storedfiles.current(mac, kind, file_name)
-            else:
-                row = StoredFile.get_or_none(StoredFile.mac == mac, StoredFile.directory == kind.directory,
-                                             StoredFile.name == file_name, StoredFile.version == version)
-            if row is None or row.content is None:
+            row = _stored_version(mac, kind, file_name, version)
+            if row is None:
                 continue
-            when = f"{row.stored_at:%Y-%m-%d %H:%M:%S}"
-            click.echo(f"==> {kind.directory}/{mac}-{file_name} (version {row.version}, {when})")
+            path, when = f"{kind.directory}/{mac}-{file_name}", f"{row.stored_at:%Y-%m-%d %H:%M:%S}"
+            if row.content is None:
+                cleared.append(f"{path} was cleared (version {row.version}, {when})")
+                continue
+            click.echo(f"==> {path} (version {row.version}, {when})")
             click.echo(storedfiles.content_of(row).decode("utf-8", errors="replace"))
             shown = True
-        if not shown:
-            raise click.ClickException(f"nothing stored in {kind.directory}/ for {mac}")
+        if cleared:
+            note = f"{'; '.join(cleared)}: `autoprov {kind.directory} history {mac} --diff` shows what it held"
+            if not shown:
+                raise click.ClickException(note)
+            click.echo(note, err=True)
+        elif not shown:
+            raise click.ClickException(_nothing_stored(kind, mac))
 
     @group.command("history")
     @click.argument("mac")
@@ -167,16 +197,22 @@ def stored_files_group(kind: Kind, help_text: str) -> click.Group:
     @pass_site
     def history(site: Site, mac: str, name: str | None, diff: bool) -> None:
         """Every version the phone (or the admin's clear) stored, oldest first."""
-        previous: dict[str, list[str]] = {}
-        for row in storedfiles.history(_mac(mac), kind, name):
+        mac = _mac(mac)
+        rows = storedfiles.history(mac, kind, name)
+        if not rows:
+            raise click.ClickException(_nothing_stored(kind, mac))
+        previous: dict[str, tuple[str, list[str]]] = {}
+        for row in rows:
             what = "CLEARED" if row.content is None else f"{row.size} bytes sha256 {row.sha256[:12]}"
-            click.echo(f"{row.name} v{row.version} {row.stored_at:%Y-%m-%d %H:%M:%S} {what} from {row.source}")
+            label = f"{row.name} v{row.version} {row.stored_at:%Y-%m-%d %H:%M:%S}"
+            click.echo(f"{label} {what} from {row.source}")
             if diff:
                 text = b"" if row.content is None else storedfiles.content_of(row)
                 lines = text.decode("utf-8", "replace").splitlines()
-                for d in difflib.unified_diff(previous.get(row.name, []), lines, lineterm="", n=1):
+                before, old = previous.get(row.name, (f"{row.name} (none)", []))
+                for d in difflib.unified_diff(old, lines, before, label, lineterm="", n=1):
                     click.echo(f"    {d}")
-                previous[row.name] = lines
+                previous[row.name] = label, lines
 
     @group.command("clear")
     @click.argument("mac")

@@ -71,14 +71,19 @@ def check_xml(body: bytes) -> None:
         raise InvalidXml(f"not well-formed XML: {exc}") from None
 
 
-def current(mac: str, kind: Kind, name: str) -> StoredFile | None:
-    """The newest version, or None if there is none or it was cleared."""
-    row = (
+def latest(mac: str, kind: Kind, name: str) -> StoredFile | None:
+    """The newest version (a clear too), or None if there is none."""
+    return (
         StoredFile.select()
         .where(StoredFile.mac == mac, StoredFile.directory == kind.directory, StoredFile.name == name)
         .order_by(StoredFile.version.desc())
         .first()
     )
+
+
+def current(mac: str, kind: Kind, name: str) -> StoredFile | None:
+    """The newest version, or None if there is none or it was cleared."""
+    row = latest(mac, kind, name)
     return row if row is not None and row.content is not None else None
 
 
