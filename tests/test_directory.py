@@ -17,6 +17,7 @@ MODEL = "polycom_ip330"
 MAC = "0004f2aabbcc"
 PATHS = [f"/prov/{MODEL}/000000000000-directory.xml", f"/prov/{MODEL}/contacts/000000000000-directory.xml",
          f"/prov/{MODEL}/{MAC}-directory.xml", f"/prov/{MODEL}/contacts/{MAC}-directory.xml"]
+CONTACTS = PATHS[3]  # where the phone also writes its directory
 
 
 def items(body: bytes) -> list[dict[str, str]]:
@@ -84,10 +85,14 @@ def test_hostile_names_are_escaped_and_cut_to_40_bytes(client, db):
     assert parsed["2004"]["fn"] == "ab" + "é" * 19
 
 
+def directory_xml(*entries: str) -> bytes:
+    """A directory as a phone writes it back whole: these ``<item>`` bodies."""
+    return ("<directory><item_list>" + "".join(f"<item>{e}</item>" for e in entries)
+            + "</item_list></directory>").encode()
+
+
 def upload(client, *entries: str) -> None:
-    """The phone writes back its whole directory: these ``<item>`` bodies."""
-    body = "<directory><item_list>" + "".join(f"<item>{e}</item>" for e in entries) + "</item_list></directory>"
-    put = client.put(f"/prov/{MODEL}/contacts/{MAC}-directory.xml", data=body.encode(), headers=headers(MODEL))
+    put = client.put(CONTACTS, data=directory_xml(*entries), headers=headers(MODEL))
     assert put.status_code == 200, put.data
 
 
@@ -146,7 +151,7 @@ def test_entries_the_user_made_with_a_colleagues_number_are_kept(client, company
 
 def test_company_entries_are_recognised_as_the_phone_got_them(client, db):
     """Names the server cut to 40 bytes, and a nameless extension shown by its number, come back as the phone
-    holds them: still the company entry, not a second one. A colleague renamed since is not recognised."""
+    holds them: still the company entry, not a second one."""
     admin.add_extension(ExtensionData("2001", "pw", "Bartholomew-Maximilian", "Featherstonehaugh-Worthington" * 2))
     admin.add_extension(ExtensionData("2002", "pw"))
     admin.add_extension(ExtensionData("2003", "pw", "Grace", "Hopper"))
@@ -160,12 +165,86 @@ def test_company_entries_are_recognised_as_the_phone_got_them(client, db):
     Extension.update(last_name="Hopper-Murray").where(Extension.user_id == "2003").execute()
     assert merged(client) == [
         ("2002", "", "2002", "sd=2"), ("Bartholomew-Maximilian", cut, "2001", "sd=1"),
-        ("Grace", "Hopper-Murray", "2003"),
-        ("Grace", "Hopper", "2003", "sd=3"),  # the old name: now the user's entry
+        ("Grace", "Hopper-Murray", "2003", "sd=3"),
     ]
 
 
-CONTACTS = f"/prov/{MODEL}/contacts/{MAC}-directory.xml"
+ADA = "<fn>Ada</fn><ln>Lovelace</ln><ct>1001</ct><sd>1</sd><rt>3</rt>"
+MUM_ITEM = "<fn>Mum</fn><ln></ln><ct>0155501234</ct><sd>2</sd>"
+
+
+def test_a_renamed_extension_keeps_the_users_settings_without_a_stale_copy(client, company):
+    """The upload was sorted out as it arrived: after a rename the phone shows the new name with the speed dial
+    and ring tone its user gave the old one, and no copy under the old name; read back and uploaded again, it
+    is the same directory."""
+    upload(client, ADA, MUM_ITEM)
+    admin.update_extension("1001", first_name="Augusta Ada", last_name="King")
+    expected = [COMPANY[0], COMPANY[1], ("Augusta Ada", "King", "1001", "sd=1", "rt=3"), COMPANY[3],
+                ("Mum", "", "0155501234", "sd=2")]
+    assert merged(client) == expected
+    served = get(client, PATHS[3])
+    assert get(client, PATHS[3], **{"If-None-Match": served.headers["ETag"]}).status_code == 304
+    assert client.put(CONTACTS, data=served.data, headers=headers(MODEL)).status_code == 200
+    assert merged(client) == expected
+
+
+def test_extensions_deleted_or_unlisted_since_the_upload_leave_the_phone(client, company):
+    """They were company entries when the phone uploaded them: the phone drops them with the directory (an
+    unlisted one listed again comes back with its user's settings)."""
+    upload(client, ADA, "<fn>Alan</fn><ln>Turing</ln><ct>1002</ct><sd>4</sd>", MUM_ITEM)
+    admin.remove_extension("1001")
+    admin.update_extension("1002", in_directory=False)
+    assert merged(client) == [COMPANY[0], COMPANY[1], ("Mum", "", "0155501234", "sd=2")]
+    admin.update_extension("1002", in_directory=True)
+    assert merged(client) == [COMPANY[0], COMPANY[1], ("Alan", "Turing", "1002", "sd=4"),
+                              ("Mum", "", "0155501234", "sd=2")]
+
+
+def test_the_users_own_entries_stay_whatever_becomes_of_the_extension(client, company):
+    """An entry the user made with a colleague's number, and a company entry the user renamed, are personal:
+    kept unchanged when the extension is renamed, unlisted or deleted."""
+    upload(client,
+           "<fn>Alan</fn><ln>Turing</ln><ct>1002</ct><sd>4</sd>",
+           "<fn>Alan (mobile forward)</fn><ln></ln><ct>1002</ct><sd>5</sd>",
+           "<fn>Ada</fn><ln>my boss</ln><ct>1001</ct><sd>6</sd>")
+    mine = [("Alan (mobile forward)", "", "1002", "sd=5"), ("Ada", "my boss", "1001", "sd=6")]
+    admin.update_extension("1002", first_name="Alan M.")
+    assert merged(client) == [*COMPANY[:3], ("Alan M.", "Turing", "1002", "sd=4"), *mine]
+    admin.update_extension("1002", in_directory=False)
+    admin.remove_extension("1001")
+    assert merged(client) == [*COMPANY[:2], *mine]
+
+
+def test_contacts_stored_before_they_were_sorted_out_keep_the_rule_they_had(site, client, company):
+    """An upload stored by an older autoprov is sorted out on each read against the company directory of the
+    moment, as it was then: unlisted extensions are dropped, and a renamed one's old entry becomes personal."""
+    storedfiles.store(site.db, MAC, storedfiles.CONTACTS, "directory.xml",
+                      directory_xml(ADA, "<fn>Hidden</fn><ln>Person</ln><ct>1999</ct>", MUM_ITEM), "an older autoprov")
+    assert merged(client) == [*COMPANY[:2], ("Ada", "Lovelace", "1001", "sd=1", "rt=3"), COMPANY[3],
+                              ("Mum", "", "0155501234", "sd=2")]
+    admin.update_extension("1001", last_name="King")
+    assert merged(client) == [*COMPANY[:2], ("Ada", "King", "1001"), COMPANY[3],
+                              ("Ada", "Lovelace", "1001", "sd=1", "rt=3"), ("Mum", "", "0155501234", "sd=2")]
+
+
+def test_an_older_database_is_upgraded_in_place(site, client, company):
+    """``autoprov init`` adds the column to a database from before uploads were sorted out: what is stored is
+    served as before, and the phone's next upload is sorted out as it arrives."""
+    upload(client, ADA, MUM_ITEM)
+    before = get(client, PATHS[3]).data
+    site.db.execute_sql("ALTER TABLE stored_file DROP COLUMN classified")
+    site.db.execute_sql("UPDATE schema_version SET version = 2 WHERE component = 'phonefiles'")
+    assert [(m.component, m.version) for m in site.init_database()] == [("phonefiles", 3)]
+    assert site.init_database() == []
+    assert get(client, PATHS[3]).data == before
+    admin.update_extension("1001", last_name="King")
+    assert ("Ada", "Lovelace", "1001", "sd=1", "rt=3") in merged(client)  # the rule it was stored under
+    upload(client, ADA, "<fn>Ada</fn><ln>King</ln><ct>1001</ct>", MUM_ITEM)  # the user edits: sorted out now
+    admin.update_extension("1001", first_name="Augusta Ada")
+    assert merged(client) == [*COMPANY[:2], ("Augusta Ada", "King", "1001"), COMPANY[3],
+                              ("Ada", "Lovelace", "1001", "sd=1", "rt=3"), ("Mum", "", "0155501234", "sd=2")]
+
+
 MUM = b"<item><fn>Mum</fn><ct>0155501234</ct></item>"
 
 

@@ -2,29 +2,31 @@
 
 Company entries come from the extensions listed in the directory, sorted by last name, first name, number.
 A phone writes its whole directory back (``contacts/<mac>-directory.xml``) after its user edits it; that
-upload is stored as sent (every version kept), and what the phone reads is the merge.
+upload is stored as sent (every version kept), and with it the upload sorted out (``classify``) against the
+company directory as it is when the upload arrives, which is what the phone was showing its user:
 
-An uploaded entry is a company entry only if its number *and* its names are those the server gave it: the
-company entry as the phone holds it (names cleaned and cut as the model renders them). Anything else the
-user made or changed, even with a colleague's number, is the user's own. Then:
+- an uploaded entry is a company entry if its number *and* its names are those the server gives for an
+  extension, listed or not (names cleaned and cut as the model renders them); its per-contact settings
+  (speed dial, ring tone, label, ...) are kept by number. Each extension matches one uploaded entry at most;
+- every other uploaded entry is the user's own (personal): one the user made or renamed, a second one with a
+  company number (an exact copy too), one with the number of an unlisted extension.
 
-- every company entry comes with the database's names and number (company data wins), and with the
-  per-contact settings (speed dial, ring tone, label, ...) of the uploaded entry that is it;
-- an uploaded entry that is, by the same rule, an extension no longer listed in the directory is dropped,
-  so withdrawing an extension from the directory withdraws it from phones too;
-- every other uploaded entry is personal and kept, unchanged: one the user renamed, a second one with a
-  company number, one with the number of an unlisted extension.
+What the phone reads is every company entry as the database has it *now*, with the settings the upload gave
+it, then the upload's personal entries, unchanged. So an extension renamed since the upload shows its new
+name with the user's settings and no stale copy; one deleted or unlisted since leaves the phone (it was a
+company entry); a personal entry stays until the user deletes it.
 
-Each company (or unlisted) entry is matched by one uploaded entry at most: an exact copy is personal too.
-An entry the server gave under a name it no longer has (the extension was renamed, or deleted) is no
-longer recognised, and stays on the phone as a personal entry beside the renamed company one.
+An upload stored before uploads were sorted out (``StoredFile.classified`` None) is sorted out on each read
+against the company directory of that moment, the rule there was then: an entry the server gave under a
+name it no longer has stays on the phone as a personal one, beside the renamed company entry.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from autoprov.devices import DeviceModel, DirectoryEntry
 from autoprov.phonefiles import storedfiles
@@ -35,6 +37,30 @@ log = logging.getLogger(__name__)
 CONTACTS_NAME = "directory.xml"
 
 Key = tuple[str, str, str]  # number, first name, last name: what makes an uploaded entry a company entry
+Extra = tuple[tuple[str, str], ...]  # an entry's per-contact settings
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A contacts upload sorted out: the settings of each company entry by number, and the personal entries."""
+
+    settings: dict[str, Extra]
+    personal: list[DirectoryEntry]
+
+    def to_json(self) -> str:
+        personal = [[e.first_name, e.last_name, e.contact, e.extra] for e in self.personal]
+        return json.dumps({"company": self.settings, "personal": personal}, ensure_ascii=False,
+                          separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Classified:
+        data = json.loads(text)
+        return cls({number: _extra(fields) for number, fields in data["company"].items()},
+                   [DirectoryEntry(fn, ln, ct, _extra(fields)) for fn, ln, ct, fields in data["personal"]])
+
+
+def _extra(fields: list[list[str]]) -> Extra:
+    return tuple((tag, value) for tag, value in fields)
 
 
 def extension_entries(listed: bool) -> list[DirectoryEntry]:
@@ -56,30 +82,41 @@ def key(entry: DirectoryEntry) -> Key:
     return entry.contact, entry.first_name, entry.last_name
 
 
-def merge(company: list[DirectoryEntry], phone: Iterable[DirectoryEntry], sent: list[Key],
-          withdrawn: Iterable[Key]) -> list[DirectoryEntry]:
-    """Company entries with the phone's settings for them, then the phone's personal entries (see module doc).
-    ``sent``: each company entry as the phone holds it, in ``company``'s order; ``withdrawn``: the same for
-    the extensions not listed."""
-    unclaimed = {k: i for i, k in enumerate(sent)}
-    gone = set(withdrawn)
-    settings: dict[int, tuple[tuple[str, str], ...]] = {}
-    personal = []
-    for entry in phone:
-        k = key(entry)
-        if k in unclaimed:
-            settings[unclaimed.pop(k)] = entry.extra
-        elif k in gone:
-            gone.discard(k)
-        else:
-            personal.append(entry)
-    return [replace(e, extra=settings.get(i, e.extra)) for i, e in enumerate(company)] + personal
-
-
 def as_sent(model: DeviceModel, entries: list[DirectoryEntry]) -> list[Key]:
     """``entries`` as a phone holds them once it has read them: names cleaned and cut as the model writes them."""
     body = model.render_directory(entries) if entries else None
     return [key(e) for e in model.parse_directory(body)] if body is not None else []
+
+
+def classify(model: DeviceModel, phone: Iterable[DirectoryEntry]) -> Classified:
+    """``phone``'s entries sorted out against the company directory as it is now (see module doc)."""
+    extensions = extension_entries(listed=True) + extension_entries(listed=False)
+    # Each as the phone holds it, to the extension; none for a model without a directory file.
+    unclaimed = dict(zip(as_sent(model, extensions), extensions, strict=False))
+    settings: dict[str, Extra] = {}
+    personal = []
+    for entry in phone:
+        company = unclaimed.pop(key(entry), None)
+        if company is None:
+            personal.append(entry)
+        else:
+            settings[company.contact] = entry.extra
+    return Classified(settings, personal)
+
+
+def classified(model: DeviceModel, body: bytes) -> str | None:
+    """What is stored beside a contacts upload: ``body`` sorted out, as JSON; None if the model cannot read it."""
+    try:
+        return classify(model, model.parse_directory(body)).to_json()
+    except Exception:  # a plugin's parser: the upload is stored all the same, and served as one stored before
+        log.warning("a contacts upload cannot be read by %s: stored without sorting it out", model.name,
+                    exc_info=True)
+        return None
+
+
+def merge(company: list[DirectoryEntry], phone: Classified) -> list[DirectoryEntry]:
+    """Company entries with the phone's settings for them, then the phone's personal entries (see module doc)."""
+    return [replace(e, extra=phone.settings.get(e.contact, e.extra)) for e in company] + phone.personal
 
 
 def directory_for(model: DeviceModel, mac: str | None) -> bytes | None:
@@ -90,10 +127,12 @@ def directory_for(model: DeviceModel, mac: str | None) -> bytes | None:
     if alone is None or stored is None:
         return alone
     try:
-        phone = model.parse_directory(storedfiles.content_of(stored))
+        if stored.classified is not None:
+            phone = Classified.from_json(stored.classified)
+        else:  # stored before uploads were sorted out: against the company directory now, as then
+            phone = classify(model, model.parse_directory(storedfiles.content_of(stored)))
     except Exception:  # a plugin's parser, a body stored before uploads were checked as it reads them
         log.warning("contacts/%s-%s (version %d) cannot be read: serving the company directory alone", mac,
                     CONTACTS_NAME, stored.version, exc_info=True)
         return alone
-    withdrawn = as_sent(model, extension_entries(listed=False))
-    return model.render_directory(merge(company, phone, as_sent(model, company), withdrawn))
+    return model.render_directory(merge(company, phone))

@@ -12,6 +12,8 @@ generated ``<mac>-phone.cfg`` and the phone's ``overrides/<mac>-phone.cfg`` neve
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 
 from werkzeug.exceptions import abort
 from werkzeug.http import parse_content_range_header
@@ -22,7 +24,7 @@ from autoprov.db import UNAVAILABLE_ERRORS
 from autoprov.devices import DeviceModel
 from autoprov.mac import ZERO_MAC, InvalidMac, is_mac, normalize_mac
 from autoprov.phonefiles import logs, storedfiles
-from autoprov.phonefiles.directory import directory_for
+from autoprov.phonefiles.directory import classified, directory_for
 from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, InvalidXml, Kind
 from autoprov.provisioning.routes import config_response
 from autoprov.provisioning.sightings import record_sighting
@@ -144,7 +146,7 @@ def override_file(site: Site, request: Request, model: str, filename: str) -> Re
 def contacts_file(site: Site, request: Request, model: str, filename: str) -> Response:
     path_model = _path_model(site, request, model)
     if request.method == "PUT":
-        return _phone_written(site, request, CONTACTS, filename)
+        return _phone_written(site, request, CONTACTS, filename, partial(classified, path_model))
     return _directory(site, request, path_model, filename)
 
 
@@ -168,8 +170,10 @@ def _directory(site: Site, request: Request, path_model: DeviceModel, filename: 
     return config_response(request, body)
 
 
-def _phone_written(site: Site, request: Request, kind: Kind, filename: str) -> Response:
-    """GET or PUT of a file the phone writes into ``kind``'s directory, stored with its history."""
+def _phone_written(site: Site, request: Request, kind: Kind, filename: str,
+                   sort_out: Callable[[bytes], str | None] | None = None) -> Response:
+    """GET or PUT of a file the phone writes into ``kind``'s directory, stored with its history (and with what
+    ``sort_out`` makes of a PUT's body)."""
     mac, name = _split(filename)
     if name not in kind.names:
         names = ", ".join(f"<mac>-{n}" for n in kind.names)
@@ -187,7 +191,8 @@ def _phone_written(site: Site, request: Request, kind: Kind, filename: str) -> R
         storedfiles.check_xml(body)
     except InvalidXml as exc:
         return plain(400, f"{filename}: {exc}")
-    changed = storedfiles.store(site.db, mac, kind, name, body, _source(request))
+    changed = storedfiles.store(site.db, mac, kind, name, body, _source(request),
+                                  sort_out(body) if sort_out else None)
     return plain(200, f"stored {kind.directory}/{filename}" if changed else f"{kind.directory}/{filename} unchanged")
 
 

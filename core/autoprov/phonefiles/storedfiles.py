@@ -1,8 +1,10 @@
 """Small XML files a phone writes (local setting overrides, personal contacts): size-limited, checked to be
 well-formed, stored per phone with every version kept, served back as the newest version.
 
-A re-upload of the same bytes adds no version. ``clear`` adds an empty version (content None), so the
-history shows when the admin cleared the file and what it held before.
+A contacts upload is stored with its entries sorted out into company and personal ones as it arrived
+(``classified``, see ``autoprov.phonefiles.directory``). A re-upload of the same bytes adds no version.
+``clear`` adds an empty version (content None), so the history shows when the admin cleared the file and
+what it held before.
 """
 
 from __future__ import annotations
@@ -91,8 +93,10 @@ def content_of(row: StoredFile) -> bytes:
     return bytes(row.content)  # PostgreSQL hands bytea back as a memoryview
 
 
-def store(db: peewee.Database, mac: str, kind: Kind, name: str, content: bytes | None, source: str) -> bool:
-    """Add a version (``content`` None clears); False if the file already is exactly that."""
+def store(db: peewee.Database, mac: str, kind: Kind, name: str, content: bytes | None, source: str,
+          classified: str | None = None) -> bool:
+    """Add a version (``content`` None clears), with ``classified`` (a contacts upload sorted out); False if
+    the file already is exactly that (its version keeps what it was stored with)."""
     digest = hashlib.sha256(content).hexdigest() if content is not None else ""
     for attempt in range(ATTEMPTS):
         try:
@@ -110,6 +114,7 @@ def store(db: peewee.Database, mac: str, kind: Kind, name: str, content: bytes |
                 StoredFile.create(
                     mac=mac, directory=kind.directory, name=name, version=(latest.version if latest else 0) + 1,
                     content=content, size=len(content or b""), sha256=digest, stored_at=utcnow(), source=source[:300],
+                    classified=classified,
                 )
                 return True
         except peewee.IntegrityError:

@@ -81,6 +81,9 @@ class StoredFile(BaseModel):
     sha256 = peewee.CharField(max_length=64, default="")
     stored_at = peewee.DateTimeField(default=utcnow)
     source = peewee.CharField(max_length=300, default="")  # who wrote it: IP and User-Agent, or "admin"
+    # A contacts upload sorted out when it arrived (JSON, see ``directory.Classified``); None for overrides,
+    # clears, and contacts stored before autoprov sorted them out.
+    classified = peewee.TextField(null=True)
 
     class Meta:
         indexes = ((("mac", "directory", "name", "version"), True),)
@@ -94,11 +97,18 @@ def autoprov_migrations() -> list[Migration]:
             create_tables(LogFile, LogLine, StoredFile),
         ),
         Migration("phonefiles", 2, "log file heads and earlier generations, to recognise late uploads", _add_heads),
+        Migration("phonefiles", 3, "contacts uploads sorted out into company and personal entries as they arrive",
+                  lambda db, migrator: _add_column(db, migrator, StoredFile.classified)),
     ]
 
 
+def _add_column(db: peewee.Database, migrator: SchemaMigrator, field: peewee.Field) -> None:
+    # A database created since got the column from version 1, which creates the tables as they are now.
+    table = field.model._meta.table_name
+    if field.column_name not in {c.name for c in db.get_columns(table)}:
+        migrate(migrator.add_column(table, field.column_name, field))
+
+
 def _add_heads(db: peewee.Database, migrator: SchemaMigrator) -> None:
-    # A new database got log_file.head from version 1, which creates the tables as they are now.
-    if "head" not in {c.name for c in db.get_columns(LogFile._meta.table_name)}:
-        migrate(migrator.add_column(LogFile._meta.table_name, "head", LogFile.head))
+    _add_column(db, migrator, LogFile.head)
     db.create_tables([LogGeneration], safe=True)
