@@ -172,6 +172,9 @@ def running_server(config: Path, port: int, env: dict[str, str] | None = None) -
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        # The server's own log, shown by pytest when the test failed (captured otherwise).
+        log.seek(0)
+        sys.stderr.write(log.read()[-20000:].decode(errors="replace"))
         log.close()
 
 
