@@ -14,7 +14,7 @@ import pytest
 import requests
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from autoprov.phonefiles import logs
+from autoprov.phonefiles import logquery, logs
 from autoprov.phonefiles.logparse import decode_time, parse_line
 from autoprov.phonefiles.tables import LogFile, LogLine
 from autoprov.provisioning import admin
@@ -424,22 +424,22 @@ def test_whole_file_uploads_in_flight_at_once(server, site):
 def test_query_filters(client, db):
     put_log(client, MAC, b"".join(log_lines(14)))
     put_log(client, MAC, b"000001.000|so   |5|00|boot failure\nnot a log line\n", name="boot")
-    assert len(list(logs.query_lines(MAC, file="app"))) == 14
-    assert [ln.level for ln in logs.query_lines(MAC, file="app", min_level=5)] == [5, 6, 5, 6]
-    assert [ln.message for ln in logs.query_lines(MAC, grep="FAILURE")] == ["boot failure"]
-    assert [ln.message for ln in logs.query_lines(MAC, limit=2)] == ["boot failure", "not a log line"]
+    assert len(list(logquery.query_lines(MAC, file="app"))) == 14
+    assert [ln.level for ln in logquery.query_lines(MAC, file="app", min_level=5)] == [5, 6, 5, 6]
+    assert [ln.message for ln in logquery.query_lines(MAC, grep="FAILURE")] == ["boot failure"]
+    assert [ln.message for ln in logquery.query_lines(MAC, limit=2)] == ["boot failure", "not a log line"]
 
 
 def test_prune_removes_old_lines_only(site, client, db):
     put_log(client, MAC, b"".join(log_lines(10)))
     LogLine.update(received_at=dt.datetime(2000, 1, 1)).where(LogLine.id <= 4 + LogLine.select(
         LogLine.id).order_by(LogLine.id).limit(1).scalar() - 1).execute()
-    assert logs.prune(site.db, dt.timedelta(days=30)) == 4
+    assert logquery.prune(site.db, dt.timedelta(days=30)) == 4
     assert len(stored_messages(MAC)) == 6
     # Automatic pruning by [uploads] log_retention_days, at most once per interval.
     LogLine.update(received_at=dt.datetime(2000, 1, 1)).execute()
-    logs._next_prune = 0.0
-    logs.prune_if_due(site.db, 30)
+    logquery._next_prune = 0.0
+    logquery.prune_if_due(site.db, 30)
     assert LogLine.select().count() == 0
 
 
@@ -526,7 +526,7 @@ def test_since_is_on_the_phones_clock(tmp_path, site, client):
 def test_uploads_prune_by_retention_after_answering(site, client, db):
     put_log(client, "0004f2000001", b"".join(log_lines(3)))
     LogLine.update(received_at=dt.datetime(2000, 1, 1)).execute()
-    logs._next_prune = 0.0
+    logquery._next_prune = 0.0
     response = put_log(client, MAC, b"".join(log_lines(2)))
     response.close()  # the server closes the response once it is sent: then the prune runs
     assert stored_messages("0004f2000001") == [] and len(stored_messages(MAC)) == 2

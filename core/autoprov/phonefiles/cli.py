@@ -12,7 +12,7 @@ import click
 from autoprov import hookimpl
 from autoprov.cli import pass_site
 from autoprov.mac import InvalidMac, normalize_mac
-from autoprov.phonefiles import logs, storedfiles
+from autoprov.phonefiles import logquery, storedfiles
 from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, Kind
 from autoprov.phonefiles.tables import LogFile, LogLine, StoredFile
 from autoprov.provisioning.tables import Phone, utcnow
@@ -32,13 +32,13 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 
-def parse_since(text: str, zone: dt.tzinfo) -> logs.Since:
+def parse_since(text: str, zone: dt.tzinfo) -> logquery.Since:
     """A duration back from now (``2h``) or a date/time in the phone's ``zone`` (``2025-01-31``,
     ``2025-01-31T08:00``; one with an offset, ``...T08:00+00:00``, is taken as it says)."""
     if _DURATION.fullmatch(text.strip()):
-        return logs.Since.at((utcnow() - parse_duration(text)).replace(tzinfo=dt.UTC), zone)
+        return logquery.Since.at((utcnow() - parse_duration(text)).replace(tzinfo=dt.UTC), zone)
     try:
-        return logs.Since.at(dt.datetime.fromisoformat(text), zone)
+        return logquery.Since.at(dt.datetime.fromisoformat(text), zone)
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither a duration (2h, 7d) nor a date (2025-01-31T08:00)") from None
 
@@ -95,13 +95,13 @@ def logs_show(site: Site, mac: str, file: str | None, level: int | None, since: 
     mac = _mac(mac)
     zone = phone_zone(site, mac)
     since_time = parse_since(since, zone) if since else None
-    rows = list(logs.query_lines(mac, file, level, since_time, grep, limit or None))
-    pending = logs.pending_lines(mac, file, logs.line_filter(level, since_time, grep))
+    rows = list(logquery.query_lines(mac, file, level, since_time, grep, limit or None))
+    pending = logquery.pending_lines(mac, file, logquery.line_filter(level, since_time, grep))
     if not rows and not pending:
         _no_lines(mac, file)
         return
     click.echo(f"# {mac}: times in {zone.key}, the phone's zone (RAW lines: when they were uploaded)")
-    for line, incomplete in logs.with_pending(rows, pending, limited=bool(limit)):
+    for line, incomplete in logquery.with_pending(rows, pending, limited=bool(limit)):
         click.echo(format_line(line, zone) + (f" {INCOMPLETE}" if incomplete else ""))
 
 
@@ -140,7 +140,7 @@ def logs_prune(site: Site, older_than: str | None) -> None:
         age = dt.timedelta(days=site.settings.uploads.log_retention_days)
     else:
         raise click.ClickException("log_retention_days is 0 (keep forever): give --older-than")
-    removed = logs.prune(site.db, age)
+    removed = logquery.prune(site.db, age)
     click.echo(f"pruned {removed} log line(s) uploaded before {utcnow() - age:%Y-%m-%d %H:%M:%S} UTC")
 
 

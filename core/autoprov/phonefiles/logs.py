@@ -1,4 +1,4 @@
-"""Storing uploaded log files line by line, each line exactly once, and querying and pruning them.
+"""Storing uploaded log files line by line, each line exactly once (reading them back: ``logquery``).
 
 Phones upload a log two ways: the whole (growing) file each time, or HEAD for the stored length followed by
 a PUT with ``Content-Range: bytes N-M/*`` that appends. Uploads may arrive late or out of order (a retry, or
@@ -33,10 +33,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass
 from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
@@ -46,7 +45,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from autoprov.phonefiles.logparse import clean_text, parse_line
 from autoprov.phonefiles.tables import LogFile, LogGeneration, LogLine
 from autoprov.phonefiles.transactions import locked, write_transaction
-from autoprov.provisioning.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +55,6 @@ MAX_LINE_BYTES = 16 * 1024  # a "line" that never ends is stored in pieces of th
 KEEP_CHECKPOINTS = 64
 KEEP_GENERATIONS = 3  # earlier generations of a file kept to recognise late uploads of them
 HEAD_BYTES = 4096  # kept raw per generation: some 50 lines, each with its own time stamp
-PRUNE_BATCH = 10_000
-PRUNE_EVERY = 3600.0  # seconds between automatic prunes, per process
 
 _ROW_FIELDS = [
     LogLine.mac, LogLine.file, LogLine.generation, LogLine.received_at, LogLine.parsed, LogLine.stamp,
@@ -419,129 +415,3 @@ def insert_rows(db: peewee.Database, rows: list[tuple[Any, ...]]) -> None:
     else:
         marks = ", ".join([db.param] * len(_ROW_FIELDS))
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
-
-
-# --- Reading and pruning ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Since:
-    """One moment on both clocks a line can carry: the phone's own (its local time, as it wrote it) and the
-    upload time (UTC). Both naive, as stored."""
-
-    phone: dt.datetime
-    utc: dt.datetime
-
-    @staticmethod
-    def at(moment: dt.datetime, zone: dt.tzinfo) -> Since:
-        """``moment``: aware, or naive in ``zone`` (the phone's)."""
-        utc = (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(dt.UTC)
-        return Since(utc.astimezone(zone).replace(tzinfo=None), utc.replace(tzinfo=None))
-
-
-def query_lines(
-    mac: str,
-    file: str | None = None,
-    min_level: int | None = None,
-    since: Since | None = None,
-    grep: str | None = None,
-    limit: int | None = None,
-) -> Iterator[LogLine]:
-    """One phone's lines, oldest first; ``limit`` keeps the newest ones. ``since`` compares the phone's own
-    time where the line has one, else the upload time, each on its own clock."""
-    query = LogLine.select().where(LogLine.mac == mac)
-    if file:
-        query = query.where(LogLine.file == file)
-    if min_level is not None:
-        query = query.where(LogLine.level >= min_level)
-    if since is not None:
-        query = query.where(
-            (LogLine.phone_time >= since.phone) | (LogLine.phone_time.is_null() & (LogLine.received_at >= since.utc))
-        )
-    if grep:
-        query = query.where(LogLine.message.contains(grep))
-    if limit:
-        newest = list(query.order_by(LogLine.id.desc()).limit(limit))
-        yield from reversed(newest)
-    else:
-        yield from query.order_by(LogLine.id).iterator()
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A file's last line without its newline yet: not a row until it is complete, but worth showing."""
-
-    line: LogLine  # unsaved: the line as it would be stored now
-    after: int | None  # id of the newest stored line of its file (None: it has none)
-
-
-def pending_lines(mac: str, file: str | None, passes: Callable[[LogLine], bool]) -> list[Pending]:
-    """The unfinished last lines of one phone's files (or of one) that ``passes``."""
-    query = LogFile.select().where(LogFile.mac == mac)
-    if file:
-        query = query.where(LogFile.name == file)
-    found = []
-    for f in query.order_by(LogFile.name):
-        if not f.pending:
-            continue
-        rec = parse_line(clean_text(bytes(f.pending).removesuffix(b"\r")), f.updated)
-        line = LogLine(mac=mac, file=f.name, generation=f.generation, received_at=f.updated, **asdict(rec))
-        if passes(line):
-            newest = LogLine.select(peewee.fn.MAX(LogLine.id)).where(LogLine.mac == mac, LogLine.file == f.name)
-            found.append(Pending(line, newest.scalar()))
-    return found
-
-
-def line_filter(min_level: int | None, since: Since | None, grep: str | None) -> Callable[[LogLine], bool]:
-    """The filters of ``query_lines``, for a line that is not in the table."""
-
-    def passes(line: LogLine) -> bool:
-        if min_level is not None and (line.level is None or line.level < min_level):
-            return False
-        if since is not None and (line.phone_time < since.phone if line.phone_time else line.received_at < since.utc):
-            return False
-        return not grep or grep.casefold() in line.message.casefold()
-
-    return passes
-
-
-def with_pending(rows: list[LogLine], pending: list[Pending], limited: bool) -> Iterator[tuple[LogLine, bool]]:
-    """(line, incomplete): ``rows`` with each pending line right after its file's newest row, or at the end if
-    that row is not among them. With a limit, a pending line whose file's newest row is older than the
-    oldest row shown is not among the newest lines: left out."""
-    if limited and rows:
-        pending = [p for p in pending if p.after is None or p.after >= rows[0].id]
-    placed = {p.after: p for p in pending if p.after is not None}
-    for row in rows:
-        yield row, False
-        if row.id in placed:
-            yield placed.pop(row.id).line, True
-    for p in pending:
-        if p.after is None or p.after in placed:
-            yield p.line, True
-
-
-def prune(db: peewee.Database, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
-    """Delete lines uploaded before ``now - older_than``, in batches so no transaction holds the lock long."""
-    cutoff = (now or utcnow()) - older_than
-    total = 0
-    while True:
-        with write_transaction(db):
-            batch = LogLine.select(LogLine.id).where(LogLine.received_at < cutoff).limit(PRUNE_BATCH)
-            deleted = LogLine.delete().where(LogLine.id.in_(batch)).execute()
-        total += deleted
-        if deleted < PRUNE_BATCH:
-            return total
-
-
-_next_prune = 0.0
-
-
-def prune_if_due(db: peewee.Database, retention_days: int) -> None:
-    """The automatic prune: at most once per PRUNE_EVERY seconds in this process; 0 days disables it."""
-    global _next_prune
-    if retention_days <= 0 or time.monotonic() < _next_prune:
-        return
-    _next_prune = time.monotonic() + PRUNE_EVERY
-    removed = prune(db, dt.timedelta(days=retention_days))
-    if removed:
-        log.info("pruned %d log line(s) older than %d day(s)", removed, retention_days)

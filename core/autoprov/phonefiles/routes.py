@@ -23,7 +23,7 @@ from autoprov import hookimpl
 from autoprov.db import UNAVAILABLE_ERRORS
 from autoprov.devices import DeviceModel
 from autoprov.mac import ZERO_MAC, InvalidMac, is_mac, normalize_mac
-from autoprov.phonefiles import logs, storedfiles
+from autoprov.phonefiles import logquery, logs, storedfiles
 from autoprov.phonefiles.directory import classified, directory_for
 from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, InvalidXml, Kind
 from autoprov.provisioning.routes import config_response
@@ -131,7 +131,7 @@ def _prune_if_due(site: Site) -> None:
     """After the response is sent: the automatic prune by [uploads] log_retention_days."""
     try:
         with site.db.connection_context():
-            logs.prune_if_due(site.db, site.settings.uploads.log_retention_days)
+            logquery.prune_if_due(site.db, site.settings.uploads.log_retention_days)
     except UNAVAILABLE_ERRORS:
         log.exception("automatic log pruning failed; it is tried again later")
 
