@@ -104,7 +104,7 @@ def upload_to_server(url: str, path: Path) -> tuple[int, str]:
 def measure_queries(site: Site, copies: int) -> None:
     """Copy the uploaded phone's lines to ``copies`` more phones, add a small phone, then time the queries
     `autoprov logs show` makes: one phone among millions of lines must stay fast (the (mac, id) indexes)."""
-    from autoprov.phonefiles.logs import query_lines
+    from autoprov.phonefiles.logquery import query_lines
     from autoprov.phonefiles.tables import LogLine
 
     columns = [f.column_name for f in LogLine._meta.sorted_fields if f.name != "id"]
