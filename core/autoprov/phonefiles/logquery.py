@@ -56,11 +56,14 @@ def query_lines(
         )
     if grep:
         query = query.where(LogLine.message.contains(grep))
+    # Order by the index's columns, not just id: with only ``id`` PostgreSQL may walk the primary key from the
+    # newest row of *any* phone and filter (seen: 276 ms instead of 2 ms among 2.3 million lines).
+    keys = [LogLine.mac, LogLine.file, LogLine.id] if file else [LogLine.mac, LogLine.id]
     if limit:
-        newest = list(query.order_by(LogLine.id.desc()).limit(limit))
+        newest = list(query.order_by(*(k.desc() for k in keys)).limit(limit))
         yield from reversed(newest)
     else:
-        yield from query.order_by(LogLine.id).iterator()
+        yield from query.order_by(*keys).iterator()
 
 
 @dataclass(frozen=True)
