@@ -83,6 +83,11 @@ def test_mistakes_are_named(tmp_path, text, message):
         load_settings(write(tmp_path, text), environ={})
 
 
+@pytest.mark.parametrize("url", ["sqlite:///var/a.db", "postgresql://u:p@db/autoprov", "postgresql+pool://db/ap"])
+def test_supported_database_urls(tmp_path, url):
+    assert load_settings(write(tmp_path, f"[database]\nurl = '{url}'"), environ={}).database.url == url
+
+
 def test_missing_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", environ={})

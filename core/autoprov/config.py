@@ -172,7 +172,7 @@ def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
 
 # A host name or an IP address (IPv6 in brackets): what phones are given for SIP and SNTP servers.
 HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})$|^\[[0-9A-Fa-f:.]+\]$")
-DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+pool", "postgres+pool")
 
 # Settings that must be at least this (and for ports, at most 65535): a value that would reach a phone or
 # a server socket nonsensical is refused here, with its name, rather than discovered on a phone.
