@@ -233,6 +233,18 @@ def test_content_range_must_match_the_body(client):
     assert client.put(log_path(MAC), data=b"short\n", headers=h).status_code == 400
 
 
+def test_cut_off_append_longer_than_its_range_stores_nothing(client, db):
+    """Cut off or not, a body may not carry more than its Content-Range says."""
+    data = b"".join(log_lines(10))
+    put_log(client, MAC, data[:50])
+    environ = EnvironBuilder(path=log_path(MAC), method="PUT", input_stream=io.BytesIO(data[50:180]),
+                             headers=headers(MODEL) | {"Content-Range": "bytes 50-74/*"}).get_environ()
+    environ["CONTENT_LENGTH"] = "200"  # announces more than it sends: a cut-off upload
+    _, status, _ = run_wsgi_app(client.application, environ, buffered=True)
+    assert status.startswith("400")
+    assert head_log(client, MAC).headers["Content-Length"] == "50"
+
+
 # --- Limits and hostile input ------------------------------------------------------------------------------
 
 def test_bodies_over_the_limit_get_413_and_store_nothing(site, client, db):
