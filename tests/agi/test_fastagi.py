@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -282,21 +285,16 @@ def test_call_that_cannot_get_a_connection_goes_on_with_a_default(agi_site: Site
     add_names(agi_site, n5551234="Acme Sales")
     agi_site.settings.agi.max_db_connections = 1
     agi_site.settings.agi.database_timeout = 0.3
-    release = threading.Event()
-
-    def hog(session: AGISession, ctx: ScriptContext) -> None:
-        ctx.query(release.wait, 10)  # a query stuck on the only connection (it outlives its time limit)
-
-    server = start_server(agi_site, scripts={"hog": hog, **collect_scripts(agi_site.plugins)})
-    with ThreadPoolExecutor(1) as pool:
-        hogging = pool.submit(call, server, "hog")
-        while server.pool is None or server.pool._open < 1:
-            time.sleep(0.01)
+    server = start_server(agi_site)
+    assert server.pool is not None
+    busy = server.pool.acquire()  # the only connection, lent to a query still within its time limit
+    try:
         t = call(server, env={"callerid": "5551234", "calleridname": "WIRELESS"})
-        release.set()
-        assert hogging.result().status == "FAILURE"  # its query timed out
+    finally:
+        server.pool.release(busy)
     assert t.commands == []  # the name is left alone
     assert t.status == "FAILURE"  # and the dialplan is told the lookup failed
+    assert call(server, env={"callerid": "5551234"}).variables["CALLERID(name)"] == "Acme Sales"
 
 
 def test_shutdown_returns_even_if_a_script_never_does(agi_site: Site, caplog: pytest.LogCaptureFixture) -> None:
@@ -392,3 +390,77 @@ def test_any_caller_id_that_cannot_be_in_the_table_is_no_match(site: Site, start
     assert t.commands == [] and t.status == "SUCCESS"
     t = call(server, "cid-name?number=" + quote(callerid, errors="surrogateescape"))
     assert t.commands == [] and t.status == "SUCCESS"
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False): a wait, not a timing assertion."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_query_that_never_returns_is_written_off_and_the_pool_recovers(agi_site: Site, start_server: Start) -> None:
+    """One connection, stuck for good in a query (a black-holed network): later calls still get one."""
+    add_names(agi_site, n5551234="Acme Sales")
+    agi_site.settings.agi.max_db_connections = 1
+    agi_site.settings.agi.database_timeout = 1.0
+    never = threading.Event()
+    stuck: list[tuple[threading.Thread, sqlite3.Connection]] = []
+
+    def hang(session: AGISession, ctx: ScriptContext) -> None:
+        def query() -> None:
+            stuck.append((threading.current_thread(), agi_site.db.connection()))
+            never.wait()
+
+        ctx.query(query)
+
+    server = start_server(agi_site, scripts={"hang": hang, **collect_scripts(agi_site.plugins)})
+    try:
+        assert call(server, "hang").status == "FAILURE"  # the call went on after database_timeout
+        for _ in range(3):  # the only connection is still stuck, yet the next calls get one and succeed
+            t = call(server, env={"callerid": "5551234"})
+            assert t.status == "SUCCESS" and t.variables["CALLERID(name)"] == "Acme Sales"
+    finally:
+        never.set()
+    [(thread, connection)] = stuck
+    thread.join(30)  # the query returned at last: its thread ends, closing its connection
+    assert not thread.is_alive()
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not lent to another call
+        connection.execute("select 1")
+    assert server.pool is not None and server.pool._open == 1  # the connection opened meanwhile, idle
+
+
+def test_pooled_postgresql_connections_are_bounded_on_the_server(site: Site, start_server: Start) -> None:
+    """statement_timeout a little past database_timeout (the server ends a query nobody waits for), keepalives."""
+    if not isinstance(site.db, peewee.PostgresqlDatabase):
+        pytest.skip("PostgreSQL only")
+    site.settings.agi.database_timeout = 0.5
+    seen: dict[str, object] = {}
+
+    def inspect(session: AGISession, ctx: ScriptContext) -> None:
+        def query() -> None:
+            seen["statement_timeout"] = site.db.execute_sql("SHOW statement_timeout").fetchone()[0]
+            with socket.socket(fileno=os.dup(site.db.connection().fileno())) as sock:
+                seen["keepalive"] = sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+                seen["idle"] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)  # libpq's default: the OS's 2 h
+
+        ctx.query(query)
+
+    def sleep(session: AGISession, ctx: ScriptContext) -> None:
+        def query() -> None:
+            seen["sleeper"] = threading.current_thread()
+            site.db.execute_sql("SELECT pg_sleep(600)")
+
+        ctx.query(query)
+
+    server = start_server(site, scripts={"inspect": inspect, "sleep": sleep})
+    assert call(server, "inspect").status == "SUCCESS"
+    assert seen == {"statement_timeout": "1500ms", "keepalive": 1, "idle": 5}
+    assert call(server, "sleep").status == "FAILURE"  # the call gave up after database_timeout
+    sleeper = seen["sleeper"]
+    assert isinstance(sleeper, threading.Thread)
+    sleeper.join(60)  # PostgreSQL cancelled the statement: the written-off thread ended, not 600 s later
+    assert not sleeper.is_alive()

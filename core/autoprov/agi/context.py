@@ -6,7 +6,9 @@ A call script is any callable ``script(session, ctx) -> None`` (see ``hookspecs.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -30,11 +32,21 @@ class DatabaseUnavailable(Exception):
 
 
 class _Worker:
-    """A thread holding one database connection, running one session's queries at a time."""
+    """A thread holding one database connection, running one session's queries at a time.
 
-    def __init__(self, db: peewee.Database, on_exit: Callable[[], None] = lambda: None) -> None:
+    It counts against the pool's cap until it ends or is written off (its query did not answer in time).
+    """
+
+    def __init__(
+        self, db: peewee.Database, on_exit: Callable[[], None] = lambda: None,
+        prepare: Callable[[peewee.Database], None] = lambda db: None,
+    ) -> None:
         self.db = db
         self.on_exit = on_exit
+        self.prepare = prepare  # run on each new connection, on this worker's thread
+        self.written_off = False
+        self._left = False
+        self._left_lock = threading.Lock()
         self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
         threading.Thread(target=self._run, name="agi-db", daemon=True).start()
 
@@ -49,27 +61,37 @@ class _Worker:
                         future.set_exception(exc)
         finally:
             self._disconnect()
-            self.on_exit()
+            if self.written_off:
+                log.info("a database query written off after its time limit returned; its connection is closed")
+            self._leave()
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         reused = not self.db.is_closed()
         if not reused:
-            self.db.connect()
+            self._connect()
         try:
             return fn()
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             self._disconnect()
-            if not reused:
+            if not reused or self.written_off:  # nobody waits for a written-off query: no retry
                 raise
         # A kept connection may have died with a database restart: one retry on a fresh one.
-        self.db.connect()
+        self._connect()
         try:
             return fn()
         except Exception as exc:
             if is_unavailable(exc):
                 self._disconnect()
+            raise
+
+    def _connect(self) -> None:
+        self.db.connect()
+        try:
+            self.prepare(self.db)
+        except BaseException:
+            self._disconnect()
             raise
 
     def _disconnect(self) -> None:
@@ -79,9 +101,59 @@ class _Worker:
         except Exception as exc:  # closing a broken connection must not kill the worker
             log.debug("closing a database connection failed: %s", exc)
 
+    def _leave(self) -> None:
+        """Stop counting against the pool's cap (once, whoever calls first)."""
+        with self._left_lock:
+            if self._left:
+                return
+            self._left = True
+        self.on_exit()
+
     def stop(self) -> None:
         """End after the job in hand (if any), closing the connection."""
         self.jobs.put(None)
+
+    def write_off(self) -> None:
+        """Give up on the job in hand: the pool's slot is free at once, the thread is abandoned.
+
+        A query that never returns (a connection black-holed by the network, a lock never released) must
+        not keep its slot, or max_db_connections such queries would leave every later call without a
+        connection while a fresh one would work. If the query ever returns, the thread closes its
+        connection and ends; it is never lent again.
+        """
+        self.written_off = True
+        self.jobs.put(None)
+        self._leave()
+
+
+# Pooled PostgreSQL connections: the server cancels a statement a little after the call gave up on it
+# (its connection then closes and its thread ends), and TCP keepalives notice a peer that vanished.
+STATEMENT_TIMEOUT_MARGIN = 1.0  # seconds past database_timeout
+_KEEPALIVE = (
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPIDLE", None), 5),  # seconds idle before the first probe
+    (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPINTVL", None), 2),  # seconds between probes
+    (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPCNT", None), 3),  # unanswered probes: the peer is gone
+    (socket.IPPROTO_TCP, getattr(socket, "TCP_USER_TIMEOUT", None), 15000),  # ms sent data may go unacknowledged
+)
+
+
+def _prepare_postgresql(db: peewee.Database, query_timeout: float | None) -> None:
+    """Bound what a pooled PostgreSQL connection can hang on: statement_timeout, TCP keepalives.
+
+    Set on the open connection (``SET``, ``setsockopt`` on libpq's socket, as libpq's own ``keepalives``
+    options do) rather than as connect parameters: the pool shares the site's Database, whose connect
+    parameters hold for every connection the process opens. connect_timeout can go in the URL.
+    """
+    if query_timeout is not None:
+        db.execute_sql(f"SET statement_timeout = {int((query_timeout + STATEMENT_TIMEOUT_MARGIN) * 1000)}")
+    try:
+        with socket.socket(fileno=os.dup(db.connection().fileno())) as sock:
+            for level, option, value in _KEEPALIVE:
+                if option is not None:
+                    sock.setsockopt(level, option, value)
+    except OSError as exc:  # e.g. a Unix socket has no TCP options: nothing to notice there
+        log.debug("no TCP keepalives on a database connection: %s", exc)
 
 
 class ConnectionPool:
@@ -91,11 +163,16 @@ class ConnectionPool:
     call borrows a connection already open; no two live calls ever share one.
     """
 
-    def __init__(self, db: peewee.Database, max_idle: int = 32, max_open: int | None = None) -> None:
+    def __init__(
+        self, db: peewee.Database, max_idle: int = 32, max_open: int | None = None,
+        query_timeout: float | None = None,
+    ) -> None:
         self.db = db
         self.max_idle = max_idle
         # At most this many connections at once (PostgreSQL refuses past max_connections); None: no cap.
+        # A written-off connection (its query outlived its time limit) no longer counts.
         self.max_open = max_open
+        self.query_timeout = query_timeout  # the callers' database_timeout: PostgreSQL's statement_timeout follows
         self._open = 0
         self._idle: list[_Worker] = []
         self._lock = threading.Condition()
@@ -111,7 +188,11 @@ class ConnectionPool:
             if self._idle:
                 return self._idle.pop()
             self._open += 1
-        return _Worker(self.db, on_exit=self._closed)
+        return _Worker(self.db, on_exit=self._closed, prepare=self._prepare)
+
+    def _prepare(self, db: peewee.Database) -> None:
+        if isinstance(db, peewee.PostgresqlDatabase):
+            _prepare_postgresql(db, self.query_timeout)
 
     def _closed(self) -> None:
         with self._lock:
@@ -140,8 +221,9 @@ class SessionDatabase:
     ``run`` returns, so nothing is held while the script talks to the channel (a ``Dial`` can last an
     hour: holding a connection across it would let max_db_connections live calls starve every other
     call). The query runs on the worker thread so a slow database cannot hold the call: after
-    ``timeout`` seconds the script gets DatabaseUnavailable and goes on, while the stuck query finishes
-    (and its connection closes) in the background. After one failure the session stops asking.
+    ``timeout`` seconds the script gets DatabaseUnavailable and goes on, and the stuck connection is written
+    off: it leaves the pool at once, and closes in the background if its query ever returns. After one
+    failure the session stops asking.
     """
 
     def __init__(self, pool: ConnectionPool | None, timeout: float, name: str = "agi") -> None:
@@ -166,7 +248,7 @@ class SessionDatabase:
             result = future.result(timeout=self.timeout)
         except FutureTimeout:
             future.cancel()
-            worker.stop()  # the stuck query finishes, and its connection closes, in the background
+            worker.write_off()  # its slot is free now; its connection closes if the query ever returns
             self._fail(f"database did not answer within {self.timeout:g} s")
         except Exception as exc:
             worker.stop()  # a connection that raised may be mid-transaction: never lend it again

@@ -33,7 +33,7 @@ def run_local(script: str, scripts: Mapping[str, Script], settings: Settings, db
 
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_sighup)
-    pool = ConnectionPool(db, max_idle=0) if db is not None else None
+    pool = ConnectionPool(db, max_idle=0, query_timeout=settings.agi.database_timeout) if db is not None else None
     status = run_session(session, scripts, settings, pool, script=script)
     log.debug("agi %s ended: %s", script, status)
     return 0 if status in ("SUCCESS", "HANGUP") else 1

@@ -61,7 +61,10 @@ class FastAGIServer:
         self.scripts = dict(scripts)
         self.settings = settings
         self.db = db
-        self.pool = ConnectionPool(db, max_open=settings.agi.max_db_connections) if db is not None else None
+        self.pool = (
+            ConnectionPool(db, max_open=settings.agi.max_db_connections, query_timeout=settings.agi.database_timeout)
+            if db is not None else None
+        )
         self.host = host if host is not None else settings.agi.host
         self.port = port if port is not None else settings.agi.port
         self.session_timeout = session_timeout if session_timeout is not None else settings.agi.session_timeout
