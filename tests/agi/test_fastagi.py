@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -464,3 +466,89 @@ def test_pooled_postgresql_connections_are_bounded_on_the_server(site: Site, sta
     assert isinstance(sleeper, threading.Thread)
     sleeper.join(60)  # PostgreSQL cancelled the statement: the written-off thread ended, not 600 s later
     assert not sleeper.is_alive()
+
+
+SERVER_SHORT_OF_THREADS = """
+import logging, os, resource, sys, threading, time
+from autoprov.agi.runner import collect_scripts
+from autoprov.agi.server import FastAGIServer
+from autoprov.agi.tables import CallerName
+from autoprov.config import Settings
+from autoprov.plugins import build_plugin_manager
+from autoprov.site import Site
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+settings = Settings()
+settings.database.url = f"sqlite:///{sys.argv[1]}/agi.db"
+settings.agi.max_db_connections = 1  # a slot lost for good would fail every later query
+settings.agi.database_timeout = 10.0
+site = Site(settings, build_plugin_manager(load_entry_points=False))
+site.init_database()
+CallerName.create(number="5551234", name="Acme Sales")
+site.db.close()
+server = FastAGIServer(collect_scripts(site.plugins), settings, site.db, host="127.0.0.1", port=0)
+server.start()
+while not any(t.name == "fastagi-watchdog" for t in threading.enumerate()):
+    time.sleep(0.01)
+print(server.port, flush=True)
+hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+for line in sys.stdin:  # "threads N": from now on N more threads may start; "unlimited"
+    # This user runs nothing but this process: RLIMIT_NPROC counts its threads. Wait for ended calls' threads
+    # to be gone from the kernel too.
+    while len(os.listdir("/proc/self/task")) != threading.active_count():
+        time.sleep(0.01)
+    more = line.split()[1:]
+    soft = len(os.listdir("/proc/self/task")) + int(more[0]) if more else hard
+    resource.setrlimit(resource.RLIMIT_NPROC, (soft, hard))
+    print("ok", flush=True)
+server.shutdown(5)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv, to run the server under a real uid of its own")
+def test_out_of_threads_a_call_fails_and_the_server_goes_on(tmp_path: Path) -> None:
+    """RLIMIT_NPROC reached: no thread for a call, or for its connection; that call fails, nothing leaks.
+
+    The server's real uid is one nothing else uses, so RLIMIT_NPROC counts exactly its own threads; it keeps
+    effective uid 0 (to read the interpreter under /root) without the capabilities that lift the limit.
+    """
+    uid = random.randrange(1_000_000, 2_000_000)
+    proc = subprocess.Popen(["setpriv", f"--ruid={uid}", "--bounding-set=-sys_resource,-sys_admin", "--inh-caps=-all",
+                             sys.executable, "-c", SERVER_SHORT_OF_THREADS, str(tmp_path)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin and proc.stdout and proc.stderr
+    stderr: list[str] = []
+    drain = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    drain.start()
+
+    def limit(command: str) -> None:
+        proc.stdin.write(command + "\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        assert proc.stdout.readline() == "ok\n", "".join(stderr)  # type: ignore[union-attr]
+
+    def cid_name() -> object:
+        return fastagi_call("127.0.0.1", port, "cid-name", env={"callerid": "5551234"}, timeout=20)
+
+    try:
+        port = int(proc.stdout.readline() or 0)
+        assert port, "".join(stderr)
+        limit("threads 1")  # the call's thread starts, its database connection's does not
+        t = cid_name()
+        assert t.status == "FAILURE" and t.commands == []  # the name is left alone; the dialplan is told
+        limit("threads 0")  # not even a thread for the call
+        for _ in range(5):
+            t = cid_name()
+            assert t.status == "FAILURE" and t.commands == []
+        limit("unlimited")
+        t = cid_name()  # the server still serves, and the failed connection's slot was given back
+        assert t.status == "SUCCESS" and t.variables["CALLERID(name)"] == "Acme Sales", "".join(stderr)
+        proc.stdin.close()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        drain.join(10)
+    log = "".join(stderr)
+    assert "database unavailable: no thread for a connection (can't start new thread)" in log
+    assert 1 <= log.count("no thread for a new call") <= 2, log  # said once in a while, not once per call

@@ -48,6 +48,7 @@ class _Worker:
         self._left = False
         self._left_lock = threading.Lock()
         self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        # Last: a thread that cannot start (RuntimeError) leaves nothing behind; the pool gives the slot back.
         threading.Thread(target=self._run, name="agi-db", daemon=True).start()
 
     def _run(self) -> None:
@@ -188,7 +189,11 @@ class ConnectionPool:
             if self._idle:
                 return self._idle.pop()
             self._open += 1
-        return _Worker(self.db, on_exit=self._closed, prepare=self._prepare)
+        try:
+            return _Worker(self.db, on_exit=self._closed, prepare=self._prepare)
+        except RuntimeError as exc:  # "can't start new thread" (RLIMIT_NPROC, memory): the slot goes back
+            self._closed()
+            raise DatabaseUnavailable(f"database unavailable: no thread for a connection ({exc})") from None
 
     def _prepare(self, db: peewee.Database) -> None:
         if isinstance(db, peewee.PostgresqlDatabase):

@@ -31,10 +31,27 @@ log = logging.getLogger(__name__)
 FAILURE_WAIT = 1.0  # seconds ending a call may wait to write its failure line
 ABANDON_AFTER = 2.0  # seconds shutdown waits for scripts to return once their calls are ended
 # Out of file descriptors the pending connection stays readable: without a pause accept() fails in a
-# tight loop (190,000 log lines in 3 s). Pause, and say so once in a while with a count.
+# tight loop (190,000 log lines in 3 s). Pause, and say so once in a while with a count. The same when no
+# thread can start for a call (RLIMIT_NPROC, memory): that call fails, the server goes on.
 _SHORTAGE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 ACCEPT_PAUSE = 0.1
 ACCEPT_LOG_EVERY = 10.0
+
+
+class _Shortage:
+    """A failure that repeats while something is short: logged with a count, at most every ACCEPT_LOG_EVERY s."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message  # %d: how many times since the last line, %s: the error
+        self.count = 0
+        self.log_at = 0.0
+
+    def happened(self, exc: BaseException) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now >= self.log_at:
+            log.error(self.message, self.count, exc)
+            self.count, self.log_at = 0, now + ACCEPT_LOG_EVERY
 
 
 @dataclass
@@ -78,8 +95,10 @@ class FastAGIServer:
         self._lock = threading.Condition()
         self._live: dict[int, _Call] = {}
         self._ids = itertools.count(1)
-        self._accept_errors = 0  # failed accepts not yet logged
-        self._accept_log_at = 0.0  # when the next failed accept may be logged
+        self._accept_failures = _Shortage("accept failed %d time(s): %s; live calls go on, new ones wait")
+        self._thread_failures = _Shortage(
+            "no thread for a new call %d time(s) (%s): it ended with AGISTATUS=FAILURE; live calls go on"
+        )
         self._thread: threading.Thread | None = None
         self._watchdog = threading.Thread(target=self._watch, name="fastagi-watchdog", daemon=True)
 
@@ -177,16 +196,44 @@ class FastAGIServer:
             with self._lock:
                 self._live[sid] = call
                 self._lock.notify_all()
-            threading.Thread(target=self._handle, args=(sid, call), name=f"fastagi-{sid}", daemon=True).start()
+            try:
+                threading.Thread(target=self._handle, args=(sid, call), name=f"fastagi-{sid}", daemon=True).start()
+            except RuntimeError as exc:  # "can't start new thread": out of processes (RLIMIT_NPROC) or memory
+                self._no_thread(sid, call, exc)
+                return
 
     def _accept_failed(self, exc: OSError) -> None:
-        self._accept_errors += 1
-        now = time.monotonic()
-        if now >= self._accept_log_at:
-            log.error("accept failed %d time(s): %s; live calls go on, new ones wait", self._accept_errors, exc)
-            self._accept_errors, self._accept_log_at = 0, now + ACCEPT_LOG_EVERY
+        self._accept_failures.happened(exc)
         if exc.errno in _SHORTAGE:
             self._stopping.wait(ACCEPT_PAUSE)  # returns at once on shutdown
+
+    def _no_thread(self, sid: int, call: _Call, exc: RuntimeError) -> None:
+        """A call no thread could be started for: it gets the failure line, and the server pauses."""
+        with self._lock:
+            self._live.pop(sid, None)
+            self.statuses["FAILURE"] = self.statuses.get("FAILURE", 0) + 1
+            self._lock.notify_all()
+        self._thread_failures.happened(exc)
+        try:
+            call.sock.settimeout(FAILURE_WAIT)  # a fresh socket's send buffer is empty: this does not wait
+        except OSError:
+            pass
+        call.session.send_failure(wait=FAILURE_WAIT)
+        try:
+            call.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._stopping.wait(ACCEPT_PAUSE)  # threads may free up; returns at once on shutdown
+        # Read what Asterisk sent (its environment) before closing: a close with unread data is a reset,
+        # which may discard the failure line before Asterisk reads it.
+        try:
+            call.sock.setblocking(False)
+            while call.sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        call.session.close()
+        _close(call.sock)
 
     def _handle(self, sid: int, call: _Call) -> None:
         status = "FAILURE"
