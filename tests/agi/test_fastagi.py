@@ -20,7 +20,7 @@ import peewee
 import pytest
 
 from autoprov import hookimpl
-from autoprov.agi.context import ScriptContext
+from autoprov.agi.context import ConnectionPool, DatabaseUnavailable, ScriptContext, SessionDatabase
 from autoprov.agi.runner import collect_scripts
 from autoprov.agi.server import FastAGIServer
 from autoprov.agi.session import AGISession
@@ -552,3 +552,47 @@ def test_out_of_threads_a_call_fails_and_the_server_goes_on(tmp_path: Path) -> N
     log = "".join(stderr)
     assert "database unavailable: no thread for a connection (can't start new thread)" in log
     assert 1 <= log.count("no thread for a new call") <= 2, log  # said once in a while, not once per call
+
+
+def test_shutdown_lets_a_script_finish_its_query_before_abandoning_it(agi_site: Site,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """A query may take database_timeout (and as long waiting for a connection): shutdown waits that long."""
+    agi_site.settings.agi.database_timeout = 10.0
+    in_query, answer = threading.Event(), threading.Event()
+    got: list[int] = []
+
+    def query() -> int:
+        in_query.set()
+        answer.wait(60)
+        return 42
+
+    def lookup(session: AGISession, ctx: ScriptContext) -> None:
+        session.verbose("looking up")
+        got.append(ctx.query(query))
+        session.set_variable("R", "42")  # the call was ended meanwhile: this hangs up, the script returns
+
+    server = FastAGIServer({"lookup": lookup}, agi_site.settings, agi_site.db, host="127.0.0.1", port=0)
+    server.start()
+    with ThreadPoolExecutor(2) as pool:
+        pending = pool.submit(fastagi_call, server.host, server.port, "lookup")
+        assert in_query.wait(10)
+        stopping = pool.submit(server.shutdown, 0.1)
+        assert pending.result(10).status == "FAILURE"  # the call is ended after the grace...
+        time.sleep(3)  # ...while its query goes on, within database_timeout (and past the old 2 s)
+        answer.set()
+        assert stopping.result(60) is False
+    assert got == [42]  # the script had its answer before shutdown returned
+    assert "abandoning" not in caplog.text
+
+
+def test_a_closed_pool_opens_no_connection_and_closes_those_given_back(agi_site: Site) -> None:
+    pool = ConnectionPool(agi_site.db, max_open=2)
+    in_flight = pool.acquire(1)  # a query running when the server shuts down
+    pool.close()
+    with pytest.raises(DatabaseUnavailable, match="closed"):  # an abandoned script queries again
+        pool.acquire(1)
+    with pytest.raises(DatabaseUnavailable, match="closed"):
+        SessionDatabase(pool, 1.0).run(lambda: 1)
+    pool.release(in_flight)  # the late query returns its connection: closed, not kept
+    assert pool._idle == []
+    assert wait_until(lambda: pool._open == 0)

@@ -176,45 +176,52 @@ class ConnectionPool:
         self.query_timeout = query_timeout  # the callers' database_timeout: PostgreSQL's statement_timeout follows
         self._open = 0
         self._idle: list[_Worker] = []
+        self._closed = False  # after close(): no new connections, returned ones are closed
         self._lock = threading.Condition()
 
     def acquire(self, timeout: float | None = None) -> _Worker:
         """An idle connection, a new one, or (at the cap) the next one given back within ``timeout``."""
         with self._lock:
             ready = self._lock.wait_for(
-                lambda: self._idle or self.max_open is None or self._open < self.max_open, timeout
+                lambda: self._closed or self._idle or self.max_open is None or self._open < self.max_open,
+                timeout,
             )
+            if self._closed:
+                raise DatabaseUnavailable("the connection pool is closed (the server is shutting down)")
             if not ready:
                 raise DatabaseUnavailable(f"all {self.max_open} database connections are busy")
             if self._idle:
                 return self._idle.pop()
             self._open += 1
         try:
-            return _Worker(self.db, on_exit=self._closed, prepare=self._prepare)
+            return _Worker(self.db, on_exit=self._worker_ended, prepare=self._prepare)
         except RuntimeError as exc:  # "can't start new thread" (RLIMIT_NPROC, memory): the slot goes back
-            self._closed()
+            self._worker_ended()
             raise DatabaseUnavailable(f"database unavailable: no thread for a connection ({exc})") from None
 
     def _prepare(self, db: peewee.Database) -> None:
         if isinstance(db, peewee.PostgresqlDatabase):
             _prepare_postgresql(db, self.query_timeout)
 
-    def _closed(self) -> None:
+    def _worker_ended(self) -> None:
         with self._lock:
             self._open -= 1
             self._lock.notify()
 
     def release(self, worker: _Worker) -> None:
         with self._lock:
-            if len(self._idle) < self.max_idle:
+            if not self._closed and len(self._idle) < self.max_idle:
                 self._idle.append(worker)
                 self._lock.notify()
                 return
         worker.stop()
 
     def close(self) -> None:
+        """Close the idle connections; from now on none opens, and each given back closes."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
+            self._lock.notify_all()  # a query waiting for a connection fails at once
         for worker in idle:
             worker.stop()
 

@@ -29,7 +29,10 @@ from autoprov.config import Settings
 log = logging.getLogger(__name__)
 
 FAILURE_WAIT = 1.0  # seconds ending a call may wait to write its failure line
-ABANDON_AFTER = 2.0  # seconds shutdown waits for scripts to return once their calls are ended
+# Seconds shutdown waits for scripts to return once their calls are ended, at least: a script in a query
+# may wait database_timeout for a connection and as long for the answer, so it gets twice that, and a bit.
+ABANDON_AFTER = 2.0
+ABANDON_MARGIN = 0.5
 # Out of file descriptors the pending connection stays readable: without a pause accept() fails in a
 # tight loop (190,000 log lines in 3 s). Pause, and say so once in a while with a count. The same when no
 # thread can start for a call (RLIMIT_NPROC, memory): that call fails, the server goes on.
@@ -85,6 +88,7 @@ class FastAGIServer:
         self.host = host if host is not None else settings.agi.host
         self.port = port if port is not None else settings.agi.port
         self.session_timeout = session_timeout if session_timeout is not None else settings.agi.session_timeout
+        self.abandon_after = max(ABANDON_AFTER, 2 * settings.agi.database_timeout + ABANDON_MARGIN)
         self.clock = clock
         self.backlog = backlog
         self.statuses: dict[str, int] = {}  # AGISTATUS counts, for logs and tests
@@ -143,9 +147,10 @@ class FastAGIServer:
     def shutdown(self, grace: float = 30.0) -> bool:
         """Stop accepting, wait up to ``grace`` seconds for live calls, then end the rest.
 
-        Returns within about ``grace + 3`` seconds whatever the scripts do: a script thread that does not
-        return once its call is ended is abandoned (threads are daemons). Returns True when every call
-        finished by itself.
+        Returns within about ``grace + abandon_after + 1`` seconds whatever the scripts do: a script thread
+        that does not return once its call is ended is abandoned (threads are daemons); one in a query gets
+        the time to finish it. Then the pool closes: a query from an abandoned script fails at once.
+        Returns True when every call finished by itself.
         """
         self._stopping.set()
         self._wake_w.send(b"x")
@@ -162,7 +167,7 @@ class FastAGIServer:
             self._end(call)
         with self._lock:
             # A script blocked on its call wakes at once; one stuck in its own code may never return.
-            self._lock.wait_for(lambda: not self._live, ABANDON_AFTER)
+            self._lock.wait_for(lambda: not self._live, self.abandon_after)
             for sid in self._live:
                 log.error("fastagi#%s: the script did not return after its call ended; abandoning it", sid)
             self._finished = True
