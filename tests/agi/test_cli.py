@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from autoprov.agi.tables import CallerName, Route
+from autoprov.agi.testing import fastagi_call
 from autoprov.cli import build_cli
 from autoprov.plugins import build_plugin_manager
 from autoprov.site import Site
@@ -105,3 +112,38 @@ def test_route_add_says_why_a_window_is_refused(run) -> None:  # noqa: ANN001
     assert out == "Error: 24:00 can only end a window (--to); start at 00:00\n"
     run("route", "add", "5551000", "extension", "1001", "--from", "22:00", "--to", "00:00")  # till midnight
     run("route", "add", "5551000", "extension", "1001", "--from", "00:00", "--to", "24:00")  # all day
+
+
+def test_agi_serve_shuts_down_once_on_sigterm(tmp_path: Path, agi_site: Site) -> None:
+    """SIGTERM: no new calls, the live one ended after --grace with the failure line, each step logged once."""
+    with agi_site.db.connection_context():
+        Route.create(pattern="5551000", dest_type="extension", destination="1001")
+    config = tmp_path / "autoprov.toml"
+    config.write_text(f'[database]\nurl = "{agi_site.settings.database.url}"\n')
+    env = dict(os.environ, AUTOPROV_CONFIG=str(config))
+    env.pop("AUTOPROV_DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "autoprov", "agi", "serve", "--port", "0", "--grace", "0.2"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    try:
+        banner = proc.stderr.readline()  # FastAGI on 127.0.0.1:PORT: cid-name, route
+        assert banner.startswith("FastAGI on 127.0.0.1:"), banner + proc.stderr.read()
+        port = int(banner.split(":")[1])
+        dialing, hang_up = threading.Event(), threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(fastagi_call, "127.0.0.1", port, "route", env={"extension": "5551000"},
+                                  on_exec=lambda *_: (dialing.set(), hang_up.wait(60)))
+            try:
+                assert dialing.wait(20)
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(60) == 0
+            finally:
+                hang_up.set()
+            t = pending.result(30)
+        log = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert t.status == "FAILURE" and t.executed == [("Dial", "PJSIP/1001,30")]
+    assert log.count("signal 15: no new calls") == 1, log
+    assert log.count("after shutdown began; ending it") == 1, log

@@ -596,3 +596,28 @@ def test_a_closed_pool_opens_no_connection_and_closes_those_given_back(agi_site:
     pool.release(in_flight)  # the late query returns its connection: closed, not kept
     assert pool._idle == []
     assert wait_until(lambda: pool._open == 0)
+
+
+def test_shutdown_from_two_threads_at_once_ends_each_call_once(agi_site: Site,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A signal handler's shutdown and the main thread's: the second waits for the first, nothing twice."""
+    entered = threading.Event()
+
+    def endless(session: AGISession, ctx: ScriptContext) -> None:
+        entered.set()
+        session.exec("Dial", "PJSIP/1001")
+
+    server = FastAGIServer({"endless": endless}, agi_site.settings, agi_site.db, host="127.0.0.1", port=0)
+    server.start()
+    hang_up = threading.Event()
+    with ThreadPoolExecutor(3) as pool:
+        pending = pool.submit(fastagi_call, server.host, server.port, "endless", on_exec=lambda *_: hang_up.wait(60))
+        try:
+            assert entered.wait(10)
+            both = [pool.submit(server.shutdown, 0.2) for _ in range(2)]
+            assert [f.result(60) for f in both] == [False, False]
+        finally:
+            hang_up.set()
+        assert pending.result(10).status == "FAILURE"
+    assert caplog.text.count("after shutdown began; ending it") == 1, caplog.text
+    assert server.statuses == {"FAILURE": 1}

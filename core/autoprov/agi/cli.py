@@ -6,7 +6,6 @@ import logging
 import re
 import signal
 import sys
-import threading
 from types import FrameType
 from typing import Any
 
@@ -56,9 +55,9 @@ def agi_serve(ctx: click.Context, host: str | None, port: int | None, grace: flo
         raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {exc}") from None
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        # The handler must return at once: the accept loop ends and serve_forever returns below.
+        # The handler must return at once: the accept loop ends, serve_forever returns, shutdown runs below.
         log.warning("signal %s: no new calls; live calls get %g s to finish", signum, grace)
-        threading.Thread(target=server.shutdown, args=(grace,), daemon=True).start()
+        server.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -94,7 +94,12 @@ class FastAGIServer:
         self.statuses: dict[str, int] = {}  # AGISTATUS counts, for logs and tests
         self._listener: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)  # stop() may run in a signal handler: it must never block
         self._stopping = threading.Event()
+        self._stop_requested = False  # the accept loop ends (a flag: stop() may not take a lock)
+        self._shutting_down = False  # shutdown() began: a second call waits for the first
+        self._shut_down = threading.Event()
+        self._clean = False  # what the first shutdown() returned
         self._finished = False  # shutdown is over (it may have abandoned script threads)
         self._lock = threading.Condition()
         self._live: dict[int, _Call] = {}
@@ -130,7 +135,7 @@ class FastAGIServer:
         with selectors.DefaultSelector() as sel:
             sel.register(self._listener, selectors.EVENT_READ)
             sel.register(self._wake_r, selectors.EVENT_READ)
-            while not self._stopping.is_set():
+            while not self._stop_requested:
                 for key, _ in sel.select():
                     if key.fileobj is self._listener:
                         self._accept()
@@ -144,16 +149,40 @@ class FastAGIServer:
         self._thread.start()
         return self._thread
 
+    def stop(self) -> None:
+        """Stop accepting: :meth:`serve_forever` returns; :meth:`shutdown` follows.
+
+        Safe in a signal handler: it takes no lock (the interrupted thread may hold any).
+        """
+        self._stop_requested = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:  # full (it is awake already) or closed
+            pass
+
     def shutdown(self, grace: float = 30.0) -> bool:
         """Stop accepting, wait up to ``grace`` seconds for live calls, then end the rest.
 
         Returns within about ``grace + abandon_after + 1`` seconds whatever the scripts do: a script thread
         that does not return once its call is ended is abandoned (threads are daemons); one in a query gets
         the time to finish it. Then the pool closes: a query from an abandoned script fails at once.
-        Returns True when every call finished by itself.
+        Returns True when every call finished by itself. A second call (another thread) waits for the
+        first and returns what it did.
         """
+        with self._lock:
+            first, self._shutting_down = not self._shutting_down, True
+        if not first:
+            self._shut_down.wait()
+            return self._clean
+        try:
+            self._clean = self._shutdown(grace)
+        finally:
+            self._shut_down.set()
+        return self._clean
+
+    def _shutdown(self, grace: float) -> bool:
         self._stopping.set()
-        self._wake_w.send(b"x")
+        self.stop()
         if self._thread is not None:
             self._thread.join()
         deadline = time.monotonic() + grace
