@@ -38,8 +38,7 @@ class _Worker:
     """
 
     def __init__(
-        self, db: peewee.Database, on_exit: Callable[[], None] = lambda: None,
-        prepare: Callable[[peewee.Database], None] = lambda db: None,
+        self, db: peewee.Database, on_exit: Callable[[], None], prepare: Callable[[peewee.Database], None]
     ) -> None:
         self.db = db
         self.on_exit = on_exit

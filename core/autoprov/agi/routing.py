@@ -6,6 +6,7 @@ same validators, so what the command line accepts is exactly what the script can
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -95,9 +96,14 @@ def validate_window(start: str, end: str) -> None:
     is refused rather than stored."""
     if start == "24:00":
         raise ValueError("24:00 can only end a window (--to); start at 00:00")
-    first, last = parse_hhmm(start or "00:00"), parse_hhmm(end or "24:00")
+    first, last = window_minutes(start, end)
     if (start or end) and first == last:
         raise ValueError(f"an empty time window: from {start or '00:00'} to {end or '24:00'}")
+
+
+def window_minutes(start: str, end: str) -> tuple[int, int]:
+    """A window's ends in minutes of the day; empty ends are 00:00 and 24:00."""
+    return parse_hhmm(start or "00:00"), parse_hhmm(end or "24:00")
 
 
 def validate_zone(name: str) -> str:
@@ -120,6 +126,7 @@ class Pattern(NamedTuple):
     ignored: str  # what followed the "." or "!": Asterisk ignores it
 
 
+@functools.lru_cache(maxsize=4096)  # every routed call reads every route's pattern: parse each once
 def parse_pattern(pattern: str) -> Pattern:
     """Read ``_NXX-[1-5]XX.`` as Asterisk does (ValueError if it cannot be dialled at all).
 
@@ -167,6 +174,7 @@ def _char_set(body: str, pattern: str) -> str:
     return "".join(sorted(chars))
 
 
+@functools.lru_cache(maxsize=4096)
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """An Asterisk extension pattern (``_NXXNXXXXXX``, ``_9.``, ``_[1-3]XX!``) as a regex; a DID matches itself."""
     parsed = parse_pattern(pattern)
@@ -202,7 +210,7 @@ def in_time_window(route: Route, now: datetime, default_zone: str) -> bool:
     weekday, minute = local.weekday(), local.hour * 60 + local.minute
     if not route.start and not route.end:
         return weekday in days
-    start, end = parse_hhmm(route.start or "00:00"), parse_hhmm(route.end or "24:00")
+    start, end = window_minutes(route.start, route.end)
     if start <= end:
         return weekday in days and start <= minute < end
     # past midnight: the early hours belong to the day the window opened

@@ -243,16 +243,9 @@ class FastAGIServer:
 
     def _no_thread(self, sid: int, call: _Call, exc: RuntimeError) -> None:
         """A call no thread could be started for: it gets the failure line, and the server pauses."""
-        with self._lock:
-            self._live.pop(sid, None)
-            self.statuses["FAILURE"] = self.statuses.get("FAILURE", 0) + 1
-            self._lock.notify_all()
+        self._finish(sid, call, "FAILURE")
         self._thread_failures.happened(exc)
-        try:
-            call.sock.settimeout(FAILURE_WAIT)  # a fresh socket's send buffer is empty: this does not wait
-        except OSError:
-            pass
-        call.session.send_failure(wait=FAILURE_WAIT)
+        self._send_failure(call)
         try:
             call.sock.shutdown(socket.SHUT_WR)
         except OSError:
@@ -276,21 +269,31 @@ class FastAGIServer:
         finally:
             call.session.close()
             _close(call.sock)
-            with self._lock:
-                self._live.pop(sid, None)
-                status = "FAILURE" if call.ended else status
-                self.statuses[status] = self.statuses.get(status, 0) + 1
-                self._lock.notify_all()
+            self._finish(sid, call, status)
+
+    def _finish(self, sid: int, call: _Call, status: str) -> None:
+        """The call is no longer live; count how it ended (FAILURE if the server ended it)."""
+        with self._lock:
+            self._live.pop(sid, None)
+            status = "FAILURE" if call.ended else status
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            self._lock.notify_all()
 
     def _end(self, call: _Call) -> None:
         """Tell Asterisk the AGI failed, then close, which makes a script waiting on a reply see EOF."""
         call.ended = True
+        self._send_failure(call)
+        _hard_close(call.sock)
+
+    @staticmethod
+    def _send_failure(call: _Call) -> None:
+        """The FastAGI failure line, waiting at most FAILURE_WAIT: Asterisk not reading must not hold the
+        watchdog, shutdown or the accept loop."""
         try:
-            call.sock.settimeout(FAILURE_WAIT)  # Asterisk not reading must not hold the watchdog or shutdown
+            call.sock.settimeout(FAILURE_WAIT)
         except OSError:
             pass
         call.session.send_failure(wait=FAILURE_WAIT)
-        _hard_close(call.sock)
 
     def _watch(self) -> None:
         """End calls that outlive the session time limit."""
