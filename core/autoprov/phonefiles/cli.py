@@ -11,10 +11,10 @@ import click
 
 from autoprov import hookimpl
 from autoprov.cli import pass_site
-from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.phonefiles import logquery, storedfiles
 from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, Kind
 from autoprov.phonefiles.tables import LogFile, LogLine, StoredFile
+from autoprov.provisioning.admin import parse_mac
 from autoprov.provisioning.tables import Phone, utcnow
 from autoprov.site import Site
 
@@ -47,13 +47,6 @@ def phone_zone(site: Site, mac: str) -> ZoneInfo:
     """The zone of the phone's clock: its own time zone, else the site's (``[time] time_zone``)."""
     phone = Phone.get_or_none(Phone.mac == mac)
     return ZoneInfo(phone.time_zone if phone is not None and phone.time_zone else site.settings.time.time_zone)
-
-
-def _mac(value: str) -> str:
-    try:
-        return normalize_mac(value)
-    except InvalidMac as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def format_line(line: LogLine, zone: dt.tzinfo) -> str:
@@ -92,7 +85,7 @@ def logs_show(site: Site, mac: str, file: str | None, level: int | None, since: 
     """A phone's log lines, oldest first, times in the phone's zone: its own clock where it wrote one, else
     when the line was uploaded. A file's last line without its newline yet is shown after that file's
     newest line, marked incomplete."""
-    mac = _mac(mac)
+    mac = parse_mac(mac)
     zone = phone_zone(site, mac)
     since_time = parse_since(since, zone) if since else None
     rows = list(logquery.query_lines(mac, file, level, since_time, grep, limit or None))
@@ -123,7 +116,7 @@ def logs_files(site: Site, mac: str | None) -> None:
     """Log files uploaded (all phones, or one): stored length, generation, last upload."""
     query = LogFile.select().order_by(LogFile.mac, LogFile.name)
     if mac:
-        query = query.where(LogFile.mac == _mac(mac))
+        query = query.where(LogFile.mac == parse_mac(mac))
     for f in query:
         updated = f"{f.updated:%Y-%m-%d %H:%M:%S}"
         click.echo(f"{f.mac}-{f.name}.log\t{f.received} bytes\tgeneration {f.generation}\tupdated {updated}")
@@ -169,7 +162,7 @@ def stored_files_group(kind: Kind, help_text: str) -> click.Group:
     @pass_site
     def show(site: Site, mac: str, name: str | None, version: int | None) -> None:
         """Print what is served to the phone now (or an earlier version)."""
-        mac = _mac(mac)
+        mac = parse_mac(mac)
         shown, cleared = False, []
         for file_name in (name,) if name else kind.names:
             row = _stored_version(mac, kind, file_name, version)
@@ -197,7 +190,7 @@ def stored_files_group(kind: Kind, help_text: str) -> click.Group:
     @pass_site
     def history(site: Site, mac: str, name: str | None, diff: bool) -> None:
         """Every version the phone (or the admin's clear) stored, oldest first."""
-        mac = _mac(mac)
+        mac = parse_mac(mac)
         rows = storedfiles.history(mac, kind, name)
         if not rows:
             raise click.ClickException(_nothing_stored(kind, mac))
@@ -220,7 +213,7 @@ def stored_files_group(kind: Kind, help_text: str) -> click.Group:
     @pass_site
     def clear(site: Site, mac: str, name: str | None) -> None:
         """Stop serving the phone's files (history is kept)."""
-        mac = _mac(mac)
+        mac = parse_mac(mac)
         cleared = storedfiles.clear(site.db, mac, kind, (name,) if name else None)
         click.echo(f"cleared {', '.join(cleared)} for {mac}" if cleared else f"nothing to clear for {mac}")
 

@@ -15,18 +15,19 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
+import peewee
 from werkzeug.exceptions import abort
 from werkzeug.http import parse_content_range_header
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
-from autoprov.db import UNAVAILABLE_ERRORS
+from autoprov.db import is_unavailable
 from autoprov.devices import DeviceModel
 from autoprov.mac import ZERO_MAC, InvalidMac, is_mac, normalize_mac
 from autoprov.phonefiles import logquery, logs, storedfiles
 from autoprov.phonefiles.directory import classified, directory_for
 from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, InvalidXml, Kind
-from autoprov.provisioning.routes import config_response
+from autoprov.provisioning.routes import config_response, installed_model
 from autoprov.provisioning.sightings import record_sighting
 from autoprov.provisioning.tables import utcnow
 from autoprov.site import Site
@@ -37,14 +38,6 @@ log = logging.getLogger(__name__)
 LOG_SUFFIX = ".log"
 LOG_NAME_LIMIT = 64
 _LOG_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-
-
-def _path_model(site: Site, request: Request, model: str) -> DeviceModel:
-    found = site.models.get(model)
-    if found is None:
-        record_sighting(site, request, problem=f"asked for /prov/{model}/, which no installed model serves")
-        abort(plain(404, f"no model {model!r} is installed; see `autoprov models`"))
-    return found
 
 
 def _split(filename: str) -> tuple[str, str]:
@@ -76,7 +69,7 @@ def _source(request: Request) -> str:
 # --- Logs ---------------------------------------------------------------------------------------------
 
 def log_file(site: Site, request: Request, model: str, filename: str) -> Response:
-    _path_model(site, request, model)
+    installed_model(site, request, model)
     mac, rest = _split(filename)
     name = rest.removesuffix(LOG_SUFFIX)
     if not rest.endswith(LOG_SUFFIX) or not name or len(name) > LOG_NAME_LIMIT or not set(name) <= _LOG_NAME_CHARS:
@@ -131,21 +124,22 @@ def _content_range(request: Request) -> tuple[int, int | None]:
 def _prune_if_due(site: Site) -> None:
     """After the response is sent: the automatic prune by [uploads] log_retention_days."""
     try:
-        with site.db.connection_context():
-            logquery.prune_if_due(site.db, site.settings.uploads.log_retention_days)
-    except UNAVAILABLE_ERRORS:
+        logquery.prune_if_due(site.db, site.settings.uploads.log_retention_days)
+    except peewee.PeeweeException as exc:
+        if not is_unavailable(exc):
+            raise
         log.exception("automatic log pruning failed; it is tried again later")
 
 
 # --- Overrides and contacts -----------------------------------------------------------------------------
 
 def override_file(site: Site, request: Request, model: str, filename: str) -> Response:
-    _path_model(site, request, model)
+    installed_model(site, request, model)
     return _phone_written(site, request, OVERRIDES, filename)
 
 
 def contacts_file(site: Site, request: Request, model: str, filename: str) -> Response:
-    path_model = _path_model(site, request, model)
+    path_model = installed_model(site, request, model)
     if request.method == "PUT":
         return _phone_written(site, request, CONTACTS, filename, partial(classified, path_model))
     return _directory(site, request, path_model, filename)
@@ -153,7 +147,7 @@ def contacts_file(site: Site, request: Request, model: str, filename: str) -> Re
 
 def model_directory(site: Site, request: Request, model: str, mac: str) -> Response:
     """``/prov/<model>/<mac>-directory.xml``: the same file as in the contacts directory."""
-    return _directory(site, request, _path_model(site, request, model), f"{mac}-directory.xml")
+    return _directory(site, request, installed_model(site, request, model), f"{mac}-directory.xml")
 
 
 def _directory(site: Site, request: Request, path_model: DeviceModel, filename: str) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from werkzeug.exceptions import abort
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
@@ -61,11 +62,17 @@ def root_file(site: Site, request: Request, filename: str) -> Response:
     return _firmware(model, request, filename)
 
 
-def model_file(site: Site, request: Request, model: str, filename: str) -> Response:
-    path_model = site.models.get(model)
-    if path_model is None:
+def installed_model(site: Site, request: Request, model: str) -> DeviceModel:
+    """The installed model ``/prov/<model>/`` names; else a 404 (raised) and a sighting."""
+    found = site.models.get(model)
+    if found is None:
         record_sighting(site, request, problem=f"asked for /prov/{model}/, which no installed model serves")
-        return plain(404, f"no model {model!r} is installed; see `autoprov models`")
+        abort(plain(404, f"no model {model!r} is installed; see `autoprov models`"))
+    return found
+
+
+def model_file(site: Site, request: Request, model: str, filename: str) -> Response:
+    path_model = installed_model(site, request, model)
     role = path_model.generated_files().get(filename)
     if role is not None:
         if path_model.role_holds_secrets(role) and not site.settings.may_fetch_secrets(request.remote_addr):
