@@ -60,9 +60,10 @@ def open_database(url: str) -> peewee.Database:
 
 
 @contextmanager
-def connection() -> Iterator[peewee.Database]:
-    """Connect for the duration of one request or command, reusing an open connection."""
-    db = database.obj
+def connection(db: peewee.Database | None = None) -> Iterator[peewee.Database]:
+    """Connect ``db`` (default: the bound one) for the duration of one request or command, reusing an open
+    connection (then left open)."""
+    db = db if db is not None else database.obj
     opened = db.connect(reuse_if_open=True)
     try:
         yield db

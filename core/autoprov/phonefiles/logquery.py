@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import peewee
 
+from autoprov.db import connection
 from autoprov.phonefiles.logparse import clean_text, parse_line
 from autoprov.phonefiles.tables import LogFile, LogLine
 from autoprov.phonefiles.transactions import write_transaction
@@ -142,6 +143,7 @@ def prune_if_due(db: peewee.Database, retention_days: int) -> None:
     if retention_days <= 0 or time.monotonic() < _next_prune:
         return
     _next_prune = time.monotonic() + PRUNE_EVERY
-    removed = prune(db, dt.timedelta(days=retention_days))
+    with connection(db):  # connects only when a prune is due, not after every upload
+        removed = prune(db, dt.timedelta(days=retention_days))
     if removed:
         log.info("pruned %d log line(s) older than %d day(s)", removed, retention_days)
