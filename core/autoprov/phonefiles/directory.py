@@ -122,10 +122,9 @@ def merge(company: list[DirectoryEntry], phone: Classified) -> list[DirectoryEnt
 def directory_for(model: DeviceModel, mac: str | None) -> bytes | None:
     """The directory file ``mac`` reads (the company directory alone for None); None if the model has none."""
     company = extension_entries(listed=True)
-    alone = model.render_directory(company)
     stored = storedfiles.current(mac, storedfiles.CONTACTS, CONTACTS_NAME) if mac else None
-    if alone is None or stored is None:
-        return alone
+    if stored is None:
+        return model.render_directory(company)
     try:
         if stored.classified is not None:
             phone = Classified.from_json(stored.classified)
@@ -134,5 +133,6 @@ def directory_for(model: DeviceModel, mac: str | None) -> bytes | None:
     except Exception:  # a plugin's parser, a body stored before uploads were checked as it reads them
         log.warning("contacts/%s-%s (version %d) cannot be read: serving the company directory alone", mac,
                     CONTACTS_NAME, stored.version, exc_info=True)
-        return alone
+        return model.render_directory(company)
+    # Rendered once: a model without a directory file renders None whatever the entries.
     return model.render_directory(merge(company, phone))
