@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
+from pluggy import HookImpl
 
 from autoprov import hookspecs
 
@@ -70,6 +72,19 @@ class PluginManager(pluggy.PluginManager):
             return
         log.error("plugin %s failed in %s: %s", name, hook, exc, exc_info=exc)
         self.broken.append(BrokenPlugin(name, hook, f"{type(exc).__name__}: {exc}"))
+
+    def each_result(
+        self, hook: str, impls: Iterable[HookImpl], **kwargs: Any
+    ) -> Iterator[tuple[HookImpl, Any]]:
+        """Call ``impls`` of ``hook`` one by one: (impl, result) for each that returns; one that raises is
+        reported broken and skipped, so a bad plugin cannot take the others down."""
+        for impl in impls:
+            try:
+                result = impl.function(**kwargs)
+            except Exception as exc:
+                self.report_broken(impl.plugin_name, hook, exc)
+                continue
+            yield impl, result
 
     def register_checked(self, plugin: Any, name: str) -> None:
         """Register a plugin, refusing one that implements a hook no spec names (a misspelling).

@@ -30,12 +30,8 @@ class Site:
         Each plugin is asked on its own, so one whose hook raises is reported as broken, not fatal.
         """
         found: dict[str, DeviceModel] = {}
-        for impl in self.plugins.hook.autoprov_device_models.get_hookimpls():  # registration order
-            try:
-                batch = impl.function()
-            except Exception as exc:
-                self.plugins.report_broken(impl.plugin_name, "autoprov_device_models", exc)
-                continue
+        impls = self.plugins.hook.autoprov_device_models.get_hookimpls()  # registration order
+        for impl, batch in self.plugins.each_result("autoprov_device_models", impls):
             for model in batch or ():
                 if model.name in found:
                     log.error("device model %s is provided twice; keeping the first", model.name)
@@ -49,14 +45,9 @@ class Site:
         """The installed model whose phone sent this User-Agent (the first plugin to claim it wins)."""
         models = self.models
         # pluggy's calling order (last registered first), skipping duplicates and plugins that raise.
-        for impl in reversed(self.plugins.hook.autoprov_identify_user_agent.get_hookimpls()):
-            if impl.plugin in self._shadowed:
-                continue
-            try:
-                name = impl.function(user_agent=user_agent or "")
-            except Exception as exc:
-                self.plugins.report_broken(impl.plugin_name, "autoprov_identify_user_agent", exc)
-                continue
+        impls = [i for i in reversed(self.plugins.hook.autoprov_identify_user_agent.get_hookimpls())
+                 if i.plugin not in self._shadowed]
+        for _, name in self.plugins.each_result("autoprov_identify_user_agent", impls, user_agent=user_agent or ""):
             if name is not None:
                 return models.get(name)
         return None
