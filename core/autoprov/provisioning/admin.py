@@ -9,7 +9,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import peewee
 
@@ -206,11 +206,11 @@ def update_extension(user_id: str, **changes: object) -> Extension:
     ext = Extension.get_or_none(Extension.user_id == user_id)
     if ext is None:
         raise AdminError(f"no extension {user_id}")
-    unknown = set(changes) - {"secret", "first_name", "last_name", "mailbox", "server", "port", "in_directory"}
+    editable = [f.name for f in fields(ExtensionData) if f.name != "user_id"]
+    unknown = set(changes) - set(editable)
     if unknown:
         raise AdminError(f"cannot change {', '.join(sorted(unknown))} of an extension")
-    current = {k: getattr(ext, k) for k in ("secret", "first_name", "last_name", "mailbox", "server", "port")}
-    data = ExtensionData(user_id, in_directory=ext.in_directory, **current)
+    data = ExtensionData(user_id, **{k: getattr(ext, k) for k in editable})
     for key, value in changes.items():
         setattr(data, key, value)
     data.validate()
@@ -222,9 +222,7 @@ def update_extension(user_id: str, **changes: object) -> Extension:
 
 
 def remove_phone(mac: str) -> None:
-    phone = Phone.get_or_none(Phone.mac == parse_mac(mac))
-    if phone is None:
-        raise AdminError(f"no phone {parse_mac(mac)}")
+    phone = get_phone(mac)
     with Phone._meta.database.atomic():
         PhoneLine.delete().where(PhoneLine.phone == phone).execute()
         phone.delete_instance()
