@@ -190,7 +190,7 @@ def _secure(response: Response) -> Response:
 
 
 def error_page(ui: AdminRequest, status: int, title: str, message: str, login_link: bool = False) -> Response:
-    return core_templates.page(ui, "admin_error.mako", status=status, title=title, message=message,
+    return core_templates.page(ui, "admin_error.mako", status=status, heading=title, message=message,
                                login_link=login_link)
 
 

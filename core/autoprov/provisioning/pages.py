@@ -284,7 +284,7 @@ def phone_delete(ui: AdminRequest, mac: str) -> Response:
             admin.remove_phone(row.mac)
             ui.audit("phone remove", row.mac, _describe_phone(row.model, lines, row.time_zone or "", row.notes))
         return ui.redirect("phones", f"Phone {row.mac} removed.")
-    return templates.page(ui, "prov_confirm.mako", title=f"Remove phone {row.mac}?",
+    return templates.page(ui, "prov_confirm.mako", heading=f"Remove phone {row.mac}?",
                           message="Its lines are freed; the extensions stay. A phone that boots afterwards is "
                                   "listed under Sightings.", action=ui.url_for("phone_delete", mac=row.mac),
                           back=ui.url_for("phone", mac=row.mac))
@@ -423,7 +423,7 @@ def extension_delete(ui: AdminRequest, user_id: str) -> Response:
         else:
             return ui.redirect("extensions", f"Extension {ext.user_id} removed.")
     return templates.page(ui, "prov_confirm.mako", status=409 if error else 200,
-                          title=f"Remove extension {ext.user_id}?", error=error,
+                          heading=f"Remove extension {ext.user_id}?", error=error,
                           message="Phones that carry it must be changed first. Asterisk keeps its own account.",
                           action=ui.url_for("extension_delete", user_id=ext.user_id),
                           back=ui.url_for("extension", user_id=ext.user_id))

@@ -1,7 +1,7 @@
 <%inherit file="/admin_layout.mako"/>
-<%def name="title()">${title}</%def>
+<%def name="title()">${heading}</%def>
 <section class="card narrow">
-<h1>${title}</h1>
+<h1>${heading}</h1>
 <p>${message}</p>
 % if login_link:
 <p><a class="button primary" href="${ui.url_for('login')}">Log in</a></p>

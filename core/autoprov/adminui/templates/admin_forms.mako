@@ -66,6 +66,6 @@
 ## Shown only when JavaScript runs (admin.js): narrows a long table as one types.
 <div class="field js-only" hidden>
   <label for="filter-${table_id}">${label}</label>
-  <input id="filter-${table_id}" type="search" data-filter-table="${table_id}" autocomplete="off">
+  <input id="filter-${table_id}" class="narrow" type="search" data-filter-table="${table_id}" autocomplete="off">
 </div>
 </%def>

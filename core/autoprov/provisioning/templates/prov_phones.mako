@@ -23,7 +23,6 @@
   <div class="field check"><input id="fp" name="problem" type="checkbox" value="1"${' checked' if flt['problem'] else '' | n}><label for="fp">Has a problem</label></div>
   <button type="submit">Filter</button>
 </form>
-${f.filter_box('phones-table', 'Narrow this page')}
 <div class="table-wrap">
 <table id="phones-table">
 <thead><tr><th scope="col">MAC</th><th scope="col">Model</th><th scope="col">Lines</th><th scope="col">Last seen (UTC)</th>
