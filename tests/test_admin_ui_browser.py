@@ -148,13 +148,16 @@ class UI:
 
 
 def _stale(element) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    """Whether the page that held ``element`` is gone (a node caught mid-navigation: ask again)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.is_enabled()
         return False
     except StaleElementReferenceException:
         return True
+    except WebDriverException:
+        return False
 
 
 def _fetch_config(server: str, model: str, mac: str) -> requests.Response:
