@@ -298,6 +298,8 @@ def test_csv_import_checks_everything_first_and_saves_nothing_on_an_error(site, 
     assert r.status_code == 303
     with site.db.connection_context():
         assert Phone.select().count() == 2
+    details = [r[3] for r in audit_rows(site) if r[1] == "csv import"][0]
+    assert "2 extension(s), 2 phone(s), 2 line(s)" in details and "pw-3001" not in details
     r = ui.post("/admin/import", {"text": "\x00binary", "action": "check"})
     assert r.status_code == 422
     upload = {"file": (__import__("io").BytesIO(b"\xff\xfe bad"), "x.csv"), "action": "check", "csrf": ui.token}

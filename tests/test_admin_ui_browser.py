@@ -7,6 +7,7 @@ Screenshots of the phones page and a phone's page, at laptop and phone widths, a
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -146,6 +147,18 @@ class UI:
         self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         return written
 
+    def full_page(self, name: str, width: int = 1366) -> Path:
+        """The whole page at laptop width, below the fold too."""
+        self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": 768, "deviceScaleFactor": 1, "mobile": False})
+        height = self.d.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
+        shot = self.d.execute_cdp_cmd("Page.captureScreenshot", {
+            "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+        self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        path = SCREENSHOTS / f"{name}-full.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
 
 def _stale(element) -> bool:
     """Whether the page that held ``element`` is gone (a node caught mid-navigation: ask again)."""
@@ -205,6 +218,7 @@ def test_admin_ui_in_chromium(server, site, tmp_path, browser, capsys):
     ui.no_injected_script()
     ui.go("/admin/phones/0004f2abcd01")
     shots = ui.screenshot("phone-page")
+    shots.append(ui.full_page("phone-page"))
 
     # -- a phone that boots before it is added: its sighting, one click, pick the extension, save ------------------
     assert _fetch_config(server, "polycom_ip331", "0004f2abcd02").status_code == 404
@@ -213,6 +227,7 @@ def test_admin_ui_in_chromium(server, site, tmp_path, browser, capsys):
     ui.click("a[aria-label='Add phone 0004f2abcd02']")
     assert ui.find("[name='mac']").get_attribute("value") == "0004f2abcd02"
     assert ui.find("select[name='model']").get_attribute("value") == "polycom_ip331"
+    shots += ui.screenshot("phone-new")
     ui.fill("line1", "2001")
     ui.click_text("Add phone")
     assert ui.path() == "/admin/phones/0004f2abcd02", ui.text()

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from werkzeug.exceptions import HTTPException, NotFound
-from werkzeug.routing import Map, MapAdapter, Rule
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import Map, MapAdapter, RequestRedirect, Rule
 from werkzeug.utils import redirect as werkzeug_redirect
 from werkzeug.utils import safe_join, send_file
 from werkzeug.wrappers import Request, Response
@@ -146,10 +146,8 @@ class AdminUI:
         except NotFound:
             ui = AdminRequest(self, request, adapter, key, *self._session(request, key))
             return _secure(error_page(ui, 404, "Not found", "There is no such page."))
-        except HTTPException as exc:
-            if exc.code in (301, 302, 307, 308) and exc.response is not None:  # a missing slash
-                return exc.get_response(request.environ)
-            raise
+        except RequestRedirect as exc:  # a slash too many or missing
+            return exc.get_response(request.environ)
         page = self.pages[endpoint]
         user, session = self._session(request, key)
         ui = AdminRequest(self, request, adapter, key, user, session)
@@ -167,7 +165,10 @@ class AdminUI:
                 return _secure(error_page(ui, 400, "This form has expired",
                                           "Its security token does not match your session. Go back, reload the "
                                           "page and try again; nothing was changed."))
-        response = page.handler(ui, **values)
+        try:
+            response = page.handler(ui, **values)
+        except NotFound:
+            return _secure(error_page(ui, 404, "Not found", "There is no such page, or what it shows was removed."))
         if ui.flash and request.method == "GET":
             response.delete_cookie(FLASH_COOKIE, path="/admin/")
         return _secure(response)

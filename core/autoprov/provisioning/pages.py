@@ -5,6 +5,7 @@ phones not yet added, the fleet at a glance, and CSV import. Changes go through 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
@@ -17,7 +18,7 @@ from autoprov.adminui.app import AdminRequest
 from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.provisioning import admin, csv_import
 from autoprov.provisioning.admin import AdminError, ExtensionData
-from autoprov.provisioning.rendered import drift, masked, rendered_files
+from autoprov.provisioning.rendered import drift, last_fetched_etag, masked, rendered_files
 from autoprov.provisioning.tables import Extension, Phone, PhoneLine, Sighting, utcnow
 
 templates = templates_beside(__file__)
@@ -321,7 +322,8 @@ def _extension_values(ui: AdminRequest) -> dict[str, object]:
                                          "port")} | {"in_directory": form.get("in_directory") == "1"}
 
 
-def _extension_data(values: dict, errors: dict[str, str], keep_secret: bool) -> ExtensionData:
+def _extension_data(values: dict, errors: dict[str, str]) -> ExtensionData:
+    """The form's extension; an empty secret is None (new: a random one; edit: keep the current one)."""
     port: int | None = None
     text = str(values["port"]).strip()
     if text:
@@ -331,7 +333,7 @@ def _extension_data(values: dict, errors: dict[str, str], keep_secret: bool) -> 
             errors["port"] = "a port is a number from 1 to 65535"
     return ExtensionData(
         user_id=str(values["user_id"]).strip(),
-        secret=(values["secret"] or None) if keep_secret else (values["secret"] or None),
+        secret=values["secret"] or None,
         first_name=str(values["first_name"]).strip(), last_name=str(values["last_name"]).strip(),
         mailbox=str(values["mailbox"]).strip(), server=str(values["server"]).strip() or None, port=port,
         in_directory=bool(values["in_directory"]),
@@ -344,7 +346,7 @@ def extension_new(ui: AdminRequest) -> Response:
     errors: dict[str, str] = {}
     if ui.request.method == "POST":
         values = _extension_values(ui)
-        data = _extension_data(values, errors, keep_secret=False)
+        data = _extension_data(values, errors)
         if not errors:
             try:
                 with ui.site.db.atomic():
@@ -382,7 +384,7 @@ def extension_edit(ui: AdminRequest, user_id: str) -> Response:
     errors: dict[str, str] = {}
     if ui.request.method == "POST":
         values = _extension_values(ui) | {"user_id": ext.user_id}
-        data = _extension_data(values, errors, keep_secret=True)
+        data = _extension_data(values, errors)
         if not errors:
             changes: dict[str, object] = {"first_name": data.first_name, "last_name": data.last_name,
                                           "mailbox": data.mailbox, "server": data.server, "port": data.port,
@@ -459,7 +461,7 @@ def fleet(ui: AdminRequest) -> Response:
         state = drift(ui.site, row)
         if state.state == "drifted":
             drifted.append((row, state))
-    drift_known = drift(ui.site, Phone(mac="000000000000", model="")).state != "unknown" if latest else False
+    drift_known = last_fetched_etag("") is not False
     return templates.page(ui, "prov_fleet.mako", by_model=by_model, firmware=firmware, problems=problems,
                           stale=stale, days=days, drifted=drifted, drift_known=drift_known, models=ui.site.models,
                           total=sum(by_model.values()), seen=len(latest))
@@ -513,8 +515,11 @@ def import_csv(ui: AdminRequest) -> Response:
             except csv_import.ImportFailed as exc:
                 general = exc.errors
             else:
+                # Not the file itself: it may hold SIP passwords.
+                digest = hashlib.sha256(text.encode()).hexdigest()
                 ui.audit("csv import", "", f"{result.extensions} extension(s), {result.phones} phone(s), "
-                                           f"{result.lines} line(s)\n{text[:20000]}")
+                                           f"{result.lines} line(s) from {len(preview) - 1} row(s); "
+                                           f"file sha256 {digest}")
                 return ui.redirect("import", f"Imported {result.extensions} extension(s), {result.phones} phone(s) "
                                              f"and {result.lines} line(s).")
     status = 422 if errors or general else 200

@@ -12,3 +12,13 @@ document.querySelectorAll("[data-filter-table]").forEach(function (input) {
     });
   });
 });
+
+// A form that may take a while (a large CSV): say so while the server works.
+document.querySelectorAll("form[data-busy]").forEach(function (form) {
+  form.addEventListener("submit", function () {
+    var note = form.querySelector(".busy");
+    if (!note) return;
+    note.querySelector("span").textContent = form.dataset.busy;
+    note.hidden = false;
+  });
+});

@@ -5,13 +5,14 @@
 <section class="card">
 <p>One row per extension, optionally on a line of a phone; nothing is saved unless every row is good.
 Columns: <code>${', '.join(columns)}</code> (see docs/import.md).</p>
-<form method="post" action="${ui.url_for('import')}" enctype="multipart/form-data">
+<form method="post" action="${ui.url_for('import')}" enctype="multipart/form-data" data-busy="Checking every row…">
   ${f.csrf()}
   <div class="field"><label for="f-file">CSV file</label><input id="f-file" name="file" type="file" accept=".csv,text/csv"></div>
   <div class="field"><label for="f-text">…or paste it</label><textarea id="f-text" name="text" rows="6" spellcheck="false">${text}</textarea></div>
   <div class="actions">
     <button type="submit" name="action" value="check" class="primary">Check</button>
   </div>
+  <p class="busy" role="status" hidden><progress></progress> <span></span></p>
 </form>
 </section>
 % if general:
@@ -30,9 +31,10 @@ Columns: <code>${', '.join(columns)}</code> (see docs/import.md).</p>
 <p class="alert" role="alert"><strong>${sum(len(v) for v in errors.values())} error(s) in ${len(errors)} row(s); nothing was imported.</strong> Correct the file and check it again.</p>
 % elif not general:
 <p class="flash" role="status">Every row is good: ${len(preview) - 1} row(s).</p>
-<form method="post" action="${ui.url_for('import')}">
+<form method="post" action="${ui.url_for('import')}" data-busy="Importing, all or nothing…">
   ${f.csrf()}
   <input type="hidden" name="text" value="${text}">
+  <p class="busy" role="status" hidden><progress></progress> <span></span></p>
   <button type="submit" name="action" value="import" class="primary">Import ${len(preview) - 1} row(s)</button>
 </form>
 % endif
