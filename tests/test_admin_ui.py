@@ -319,10 +319,15 @@ def test_sightings_list_phones_not_yet_added_with_their_form_prefilled(site, ui,
 def test_fleet_counts_models_firmware_problems_and_stale_phones(site, ui, client):
     _phone_with_line(site)
     assert client.get(f"/prov/polycom_ip331/{MAC}-phone.cfg", headers=headers("polycom_ip331")).status_code == 200
+    with site.db.connection_context():
+        admin.add_phone(site, "0004f2aabb09", "polycom_ip330", [])
     r = ui.get("/admin/fleet")
     assert r.status_code == 200
     assert "the database says polycom_ip330 but the phone&#39;s User-Agent says polycom_ip331" in r.text
-    assert "3.3.2.0413" in r.text
+    assert re.search(r"Polycom SoundPoint IP 330</a></td><td>2</td>", r.text)
+    assert re.search(r"Polycom SoundPoint IP 331</td><td>3.3.2.0413</td><td>1</td>", r.text)
+    assert re.search(r'Not seen for 7 days</h2><p class="stat">1</p>', r.text)
+    assert 'href="/admin/phones/0004f2aabb09"' in r.text and f'href="/admin/phones/{MAC}"' in r.text
 
 
 def test_phonefiles_panels_show_history_diff_and_logs(site, ui, client):

@@ -4,7 +4,7 @@
 <div class="grid">
   <section class="card"><h2>Phones</h2><p class="stat">${total}</p><p class="muted">${seen} seen at least once</p></section>
   <section class="card"><h2>With a problem</h2><p class="stat">${len(problems)}</p></section>
-  <section class="card"><h2>Not seen for ${days} days</h2><p class="stat">${len(stale)}</p>
+  <section class="card"><h2>Not seen for ${days} days</h2><p class="stat">${stale_count}</p>
     <form method="get" class="filters"><div class="field"><label for="days">Days</label><input id="days" name="days" type="number" min="1" max="3650" value="${days}"></div><button type="submit">Show</button></form>
   </section>
   <section class="card"><h2>Config drifted</h2>
@@ -51,7 +51,7 @@
 </ul></section>
 % endif
 % if stale:
-<section class="card"><h2>Not seen for ${days} days</h2><p>
+<section class="card"><h2>Not seen for ${days} days${" (the first 500)" if stale_count > 500 else ""}</h2><p>
 % for phone in stale:
 <a class="mono" href="${ui.url_for('phone', mac=phone.mac)}">${phone.mac}</a>
 % endfor
