@@ -9,7 +9,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from peewee import fn
+from peewee import SQL, fn
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
@@ -450,17 +450,18 @@ def fleet(ui: AdminRequest) -> Response:
     """Counted in the database (GROUP BY), so a fleet of 100,000 phones is a handful of queries."""
     days = min(max(_int(ui.args("days"), 7), 1), 3650)
     by_model = Counter(dict(Phone.select(Phone.model, fn.COUNT(Phone.id)).group_by(Phone.model).tuples()))
-    # Each phone's newest sighting: its model and firmware as it last reported them, and its current problem.
-    newest_seen = (Sighting.select(Sighting.mac, fn.MAX(Sighting.last_seen).alias("at"))
-                   .where(Sighting.mac.in_(Phone.select(Phone.mac))).group_by(Sighting.mac).alias("newest_seen"))
-    on_newest = (Sighting.mac == newest_seen.c.mac) & (Sighting.last_seen == newest_seen.c.at)
-    firmware = Counter()
+    # Each phone's newest sighting (no newer one of its MAC): its model and firmware as it last reported them,
+    # and its current problem. NOT EXISTS walks the (mac, user_agent) index; a join on a GROUP BY subquery
+    # took SQLite 20 s for 5,000 phones.
+    newer = Sighting.alias()
+    newest = Sighting.mac.in_(Phone.select(Phone.mac)) & ~fn.EXISTS(
+        newer.select(SQL("1")).where((newer.mac == Sighting.mac) & (newer.last_seen > Sighting.last_seen)))
+    firmware: Counter[tuple[str, str]] = Counter()
     for model, version, count in (Sighting.select(Sighting.model, Sighting.firmware, fn.COUNT(Sighting.id))
-                                  .join(newest_seen, on=on_newest)
-                                  .group_by(Sighting.model, Sighting.firmware).tuples()):
+                                  .where(newest).group_by(Sighting.model, Sighting.firmware).tuples()):
         firmware[(model or "?", version or "?")] += count
     seen = sum(firmware.values())
-    problems = list(Sighting.select().join(newest_seen, on=on_newest).where(Sighting.problem != "")
+    problems = list(Sighting.select().where(newest & (Sighting.problem != ""))
                     .order_by(Sighting.last_seen.desc()).limit(500))
     cutoff = utcnow() - dt.timedelta(days=days)
     stale_query = Phone.select().where(Phone.mac.not_in(
@@ -470,7 +471,7 @@ def fleet(ui: AdminRequest) -> Response:
     drift_known = last_fetched_etag("") is not False
     drifted = []
     if drift_known:  # each phone's config is rendered to compare: the first DRIFT_LIMIT phones seen
-        for row in Phone.select().where(Phone.mac.in_(newest_seen.select(newest_seen.c.mac))).limit(DRIFT_LIMIT):
+        for row in Phone.select().where(Phone.mac.in_(Sighting.select(Sighting.mac))).limit(DRIFT_LIMIT):
             state = drift(ui.site, row)
             if state.state == "drifted":
                 drifted.append((row, state))
