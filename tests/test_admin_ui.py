@@ -314,6 +314,13 @@ def test_sightings_list_phones_not_yet_added_with_their_form_prefilled(site, ui,
     link = re.search(r'href="(/admin/phones/new\?mac=0004f2cc0001[^"]*)"', r.text).group(1).replace("&amp;", "&")
     form = ui.get(link)
     assert 'value="0004f2cc0001"' in form.text and '<option value="polycom_ip331" selected>' in form.text
+    # What a stranger sends is shown as text: a hostile User-Agent and path.
+    hostile = {"User-Agent": "<script>alert(1)</script> \"&'"}
+    client.get("/prov/polycom_ip330/0004f2cc0002-phone.cfg?<b>x</b>", headers=hostile)
+    client.get("/<img src=x onerror=alert(1)>.cfg", headers=hostile)
+    r = ui.get("/admin/sightings")
+    assert "<script>alert(1)" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt; &#34;&amp;&#39;" in r.text
+    assert "<img" not in r.text
 
 
 def test_fleet_counts_models_firmware_problems_and_stale_phones(site, ui, client):

@@ -11,6 +11,9 @@
   </div>
 </div>
 <p class="msg" id="reread-why">${reread[1]}</p>
+% if errors:
+<p class="alert" role="alert">Nothing was saved: <a href="#h-edit">correct the fields marked in the edit form</a>.</p>
+% endif
 
 <div class="grid">
 <section class="card" aria-labelledby="h-status">
@@ -63,9 +66,6 @@
 <section class="card" aria-labelledby="h-edit">
 <h2 id="h-edit">Edit</h2>
 ${f.form_error(errors.get(''))}
-% if errors:
-<p class="alert" role="alert">Nothing was saved: correct the fields marked below.</p>
-% endif
 <form method="post" action="${ui.url_for('phone', mac=phone.mac)}" novalidate>
   ${f.csrf()}
   ${p.fields(values, errors, slots, models, extensions, False)}
