@@ -251,6 +251,8 @@ def test_edit_a_phone_and_remove_it(site, ui):
         assert (phone.model, phone.time_zone, phone.notes) == ("polycom_ip331", "Europe/Paris", "desk 4")
         assert [line.extension.user_id for line in phone.lines.order_by(PhoneLine.position)] == ["1002", "1001"]
     changes = [r for r in audit_rows(site) if r[1] == "phone update"][0][3]
+    assert "Changes made here" in ui.get(f"/admin/phones/{MAC}").text
+    assert "lines: &#39;1001&#39; -&gt; &#39;1002, 1001&#39;" in ui.get(f"/admin/phones/{MAC}").text
     assert "model: 'polycom_ip330' -> 'polycom_ip331'" in changes and "lines: '1001' -> '1002, 1001'" in changes
     r = ui.client.get("/admin/extensions")
     assert MAC in r.text

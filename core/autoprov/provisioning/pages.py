@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from autoprov import hookimpl
 from autoprov.adminui import AdminPage, templates_beside
 from autoprov.adminui.app import AdminRequest
+from autoprov.adminui.tables import AuditEntry
 from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.provisioning import admin, csv_import
 from autoprov.provisioning.admin import AdminError, ExtensionData
@@ -269,6 +270,8 @@ def _phone_page(ui: AdminRequest, row: Phone, values: dict, errors: dict[str, st
         files=shown, revealed=revealed, drift=drift(ui.site, row, files), sightings=_sightings_of([row.mac])[row.mac],
         line_rows=line_rows, models=ui.site.models, extensions=_extension_choices(),
         sections=ui.phone_sections(row.mac), reread=reread_state(ui, row),
+        changes=list(AuditEntry.select().where(AuditEntry.target == row.mac).order_by(AuditEntry.id.desc())
+                     .limit(20)),
     )
 
 

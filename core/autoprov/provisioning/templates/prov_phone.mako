@@ -117,3 +117,19 @@ ${html | n}
 <p class="muted">Not seen yet. Power it on: it asks for its config at boot.</p>
 % endif
 </section>
+
+<section class="card" aria-labelledby="h-changes">
+<h2 id="h-changes">Changes made here</h2>
+% if changes:
+<div class="table-wrap"><table>
+<thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Details</th></tr></thead>
+<tbody>
+% for e in changes:
+<tr><td class="nowrap">${e.at.strftime('%Y-%m-%d %H:%M')}</td><td>${e.username}</td><td>${e.action}</td><td><pre class="details">${e.details}</pre></td></tr>
+% endfor
+</tbody></table></div>
+<p><a href="${ui.url_for('audit', _query={'q': phone.mac})}">The whole audit trail of this phone</a></p>
+% else:
+<p class="muted">None recorded.</p>
+% endif
+</section>
