@@ -445,3 +445,21 @@ def test_hook_autoprov_admin_phone_sections(site):
     assert "<h2>Extra &lt;panel&gt;</h2>" in r.text and f"<p>extra for {MAC}</p>" in r.text
     assert "This panel could not be shown" in r.text
     assert "Logs" in r.text and "Overrides" in r.text  # phonefiles' panels, without provisioning importing it
+
+
+def test_mounted_below_a_prefix(site):
+    """As Apache's ``WSGIScriptAlias /autoprov`` mounts it: links, redirects and cookies carry the prefix."""
+    with site.db.connection_context():
+        create_user("admin", PASSWORD)
+    client = Client(create_app(site))
+    base = "http://prov.example.test/autoprov/"
+    r = client.get("/admin/phones", base_url=base)
+    assert r.headers["Location"] == "/autoprov/admin/login?next=%2Fadmin%2Fphones"
+    page = client.get("/admin/login", base_url=base)
+    assert 'href="/autoprov/admin/static/admin.css"' in page.text
+    r = client.post("/admin/login", base_url=base, data={"csrf": csrf_of(page.text), "username": "admin",
+                                                         "password": PASSWORD, "next": "/admin/fleet"})
+    assert r.status_code == 303 and r.headers["Location"] == "/autoprov/admin/fleet"
+    assert "Path=/autoprov/admin/" in r.headers["Set-Cookie"]
+    r = client.get("/admin/fleet", base_url=base)
+    assert r.status_code == 200 and 'href="/autoprov/admin/phones"' in r.text

@@ -68,6 +68,11 @@ class AdminRequest:
     def path(self) -> str:
         return self.request.path
 
+    @property
+    def cookie_path(self) -> str:
+        """The admin UI's path, below wherever the application is mounted (Apache's WSGIScriptAlias)."""
+        return self.request.script_root + "/admin/"
+
     def url_for(self, endpoint: str, _query: dict[str, Any] | None = None, **values: Any) -> str:
         url = self.adapter.build(endpoint, values)
         if _query:
@@ -80,7 +85,7 @@ class AdminRequest:
         """303 See Other to another page (after a POST), with a one-time message shown there."""
         response = werkzeug_redirect(self.url_for(endpoint, _query, **values), code=303)
         if flash:
-            response.set_cookie(FLASH_COOKIE, flash[:300], httponly=True, samesite="Lax", path="/admin/")
+            response.set_cookie(FLASH_COOKIE, flash[:300], httponly=True, samesite="Lax", path=self.cookie_path)
         return response
 
     def audit(self, action: str, target: str = "", details: str = "") -> None:
@@ -170,7 +175,7 @@ class AdminUI:
         except NotFound:
             return _secure(error_page(ui, 404, "Not found", "There is no such page, or what it shows was removed."))
         if ui.flash and request.method == "GET":
-            response.delete_cookie(FLASH_COOKIE, path="/admin/")
+            response.delete_cookie(FLASH_COOKIE, path=ui.cookie_path)
         return _secure(response)
 
     def _session(self, request: Request, key: bytes) -> tuple[AdminUser | None, sessions.Session | None]:
@@ -218,7 +223,7 @@ def login(ui: AdminRequest) -> Response:
     request = ui.request
     nonce = request.cookies.get(sessions.LOGIN_COOKIE) or secrets.token_urlsafe(16)
     token = sessions.csrf_token(ui.key, nonce)
-    next_url = _safe_next(request.values.get("next", "")) or ui.url_for("index")
+    next_path = _safe_next(request.values.get("next", "")) or ""  # below the application's root
     username, error, status = "", "", 200
     if request.method == "POST":
         username = request.form.get("username", "").strip()
@@ -237,15 +242,17 @@ def login(ui: AdminRequest) -> Response:
                 session = sessions.new_session(user.id, user.session_epoch)
                 ui.user = user
                 ui.audit("login")
-                response = werkzeug_redirect(next_url, code=303)
+                response = werkzeug_redirect(request.script_root + next_path if next_path else ui.url_for("index"),
+                                             code=303)
                 response.set_cookie(sessions.COOKIE, session.encode(ui.key), max_age=sessions.SESSION_LIFETIME,
-                                    httponly=True, samesite="Lax", secure=request.scheme == "https", path="/admin/")
-                response.delete_cookie(sessions.LOGIN_COOKIE, path="/admin/")
+                                    httponly=True, samesite="Lax", secure=request.scheme == "https",
+                                    path=ui.cookie_path)
+                response.delete_cookie(sessions.LOGIN_COOKIE, path=ui.cookie_path)
                 return response
     response = core_templates.page(ui, "admin_login.mako", status=status, csrf=token, username=username,
-                                   error=error, next_url=next_url)
+                                   error=error, next_url=next_path)
     response.set_cookie(sessions.LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="Lax",
-                        secure=request.scheme == "https", path="/admin/")
+                        secure=request.scheme == "https", path=ui.cookie_path)
     return response
 
 
@@ -256,7 +263,7 @@ def logout(ui: AdminRequest) -> Response:
         AdminUser.update(session_epoch=AdminUser.session_epoch + 1).where(AdminUser.id == ui.user.id).execute()
         ui.audit("logout")
     response = werkzeug_redirect(ui.url_for("login"), code=303)
-    response.delete_cookie(sessions.COOKIE, path="/admin/")
+    response.delete_cookie(sessions.COOKIE, path=ui.cookie_path)
     return response
 
 
