@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import autoprov, free_port, write_config
+from tests.conftest import cli as autoprov
+from tests.conftest import free_port, write_config
 from tests.phones import headers, user_agent
 
 MAC = "0004f2aabbcc"

@@ -17,6 +17,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from autoprov.db import is_unavailable
+from autoprov.logthrottle import log_throttled
 from autoprov.site import Site
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ class Application:
         except peewee.PeeweeException as exc:
             if not is_unavailable(exc):
                 raise
-            log.error("database unavailable for %s %s: %s", request.method, request.path, exc)
+            log_throttled(log, logging.ERROR, type(exc), "database unavailable (%s %s): %s", request.method,
+                          request.path, " ".join(str(exc).split()))
             retry = str(self.site.settings.http.retry_after)
             return plain(503, "database unavailable, try again later", **{"Retry-After": retry})
         finally:

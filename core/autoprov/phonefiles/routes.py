@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 from autoprov import hookimpl
 from autoprov.db import is_unavailable
 from autoprov.devices import DeviceModel
+from autoprov.logthrottle import log_throttled
 from autoprov.mac import ZERO_MAC, InvalidMac, is_mac, normalize_mac
 from autoprov.phonefiles import logquery, logs, storedfiles
 from autoprov.phonefiles.directory import classified, directory_for
@@ -128,7 +129,7 @@ def _prune_if_due(site: Site) -> None:
     except peewee.PeeweeException as exc:
         if not is_unavailable(exc):
             raise
-        log.exception("automatic log pruning failed; it is tried again later")
+        log_throttled(log, logging.WARNING, type(exc), "automatic log pruning failed (tried again later): %s", exc)
 
 
 # --- Overrides and contacts -----------------------------------------------------------------------------

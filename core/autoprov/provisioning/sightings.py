@@ -8,6 +8,7 @@ import peewee
 from werkzeug.wrappers import Request
 
 from autoprov.db import is_unavailable
+from autoprov.logthrottle import log_throttled
 from autoprov.provisioning.tables import Sighting, utcnow
 from autoprov.site import Site
 
@@ -54,7 +55,8 @@ def record_sighting(
     except peewee.PeeweeException as exc:
         if required or not is_unavailable(exc):
             raise
-        log.exception("could not record a sighting of %s %r", mac or "?", user_agent)
+        log_throttled(log, logging.WARNING, type(exc), "could not record a sighting of %s %r: %s", mac or "?",
+                      user_agent, " ".join(str(exc).split()))
 
 
 def _storable(text: str) -> str:
