@@ -9,6 +9,7 @@ PostgreSQL is a failure, not a skip.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -115,6 +116,7 @@ port = {port}
 workers = 2
 threads = 4
 retry_after = {settings.http.retry_after}
+shutdown_timeout = 0
 [sip]
 server = "{settings.sip.server}"
 [firmware]
@@ -200,7 +202,9 @@ def running_server(config: Path, port: int, env: dict[str, str] | None = None) -
     try:
         yield url
     finally:
-        proc.terminate()
+        # SIGINT: gunicorn's quick shutdown; with shutdown_timeout = 0 (write_config) a worker still waiting on a
+        # test's open connection is killed at once instead of keeping the teardown waiting.
+        proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

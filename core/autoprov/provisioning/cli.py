@@ -164,7 +164,7 @@ def phone_show(site: Site, mac: str) -> None:
     for line in phone_view(p, site.settings).lines:
         click.echo(f"line {line.index}: {line.user_id} {line.display_name!r} via {line.server}:{line.port}")
     for s in Sighting.select().where(Sighting.mac == p.mac).order_by(Sighting.last_seen.desc()):
-        click.echo(f"seen {s.last_seen:%Y-%m-%d %H:%M:%S} from {s.ip} ({s.count}x): {s.user_agent}")
+        click.echo(f"seen {s.last_seen:%Y-%m-%d %H:%M:%S} UTC from {s.ip} ({s.count}x): {s.user_agent}")
         if s.problem:
             click.echo(f"  PROBLEM: {s.problem}")
 
@@ -218,14 +218,14 @@ def import_csv(site: Site, csv_file: Path) -> None:
 @click.option("--limit", default=50, show_default=True)
 @pass_site
 def sightings(site: Site, unknown: bool, limit: int) -> None:
-    """Phones the server has seen, newest first (new phones arriving show up here)."""
+    """Phones the server has seen, newest first (new phones arriving show up here); times in UTC."""
     query = Sighting.select().order_by(Sighting.last_seen.desc()).limit(limit)
     if unknown:
         query = query.where(Sighting.mac.not_in(Phone.select(Phone.mac)))
     for s in query:
         problem = f"  PROBLEM: {s.problem}" if s.problem else ""
         click.echo(
-            f"{s.last_seen:%Y-%m-%d %H:%M:%S}\t{s.mac or '-'}\t{s.ip}\t{s.model or '?'}\t"
+            f"{s.last_seen:%Y-%m-%d %H:%M:%S} UTC\t{s.mac or '-'}\t{s.ip}\t{s.model or '?'}\t"
             f"{s.firmware or '?'}\t{s.user_agent}{problem}"
         )
 
