@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -174,6 +174,22 @@ def cli(*args: str | bytes, config: Path | None = None, check: bool = True) -> s
     return completed
 
 
+def wait_until_listening(port: int, proc: subprocess.Popen, output: Callable[[], str], timeout: float = 30) -> None:
+    """Poll until something listens on the loopback ``port``; fail with ``output()`` if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(f"autoprov serve exited: {output()}") from None
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"autoprov serve did not start listening: {output()}") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def running_server(config: Path, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run ``autoprov serve`` with ``config`` until the block ends; yields its base URL once it listens.
@@ -185,20 +201,12 @@ def running_server(config: Path, port: int, env: dict[str, str] | None = None) -
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                log.seek(0)
-                output = log.read().decode(errors="replace")
-                raise AssertionError(f"autoprov serve exited: {output}") from None
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError("autoprov serve did not start listening")
+
+    def output() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")
+
+    wait_until_listening(port, proc, output)
     try:
         yield url
     finally:

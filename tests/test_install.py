@@ -9,16 +9,15 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, wait_until_listening
 from tests.phones import headers
 
 MAC = "0004f2c0ffee"
@@ -100,16 +99,7 @@ def test_readme_install_runs_as_written_through_to_a_phone_config():
             proc = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], user=user, cwd="/",
                                     env=run_env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    assert proc.poll() is None, log.read_text()
-                    assert time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.05)
-            import requests
+            wait_until_listening(port, proc, log.read_text, timeout=60)
 
             r = requests.get(f"http://127.0.0.1:{port}/prov/polycom_ip330/{MAC}-phone.cfg",
                              headers=headers("polycom_ip330"), timeout=30)

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from autoprov.cli import build_cli
 from autoprov.plugins import build_plugin_manager
 from autoprov.schema import SchemaVersion
 from autoprov.sitecommands import schema_problem
-from tests.conftest import REPO, autoprov, cli, free_port, write_config
+from tests.conftest import REPO, autoprov, cli, free_port, wait_until_listening, write_config
 from tests.phones import headers
 from tests.uploads_helpers import put_log
 
@@ -37,15 +36,7 @@ def serve_process(config: Path, port: int, log_path: Path) -> Iterator[subproces
         proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "autoprov serve did not start listening"
-                time.sleep(0.05)
+        wait_until_listening(port, proc, log_path.read_text)
         yield proc
     finally:
         if proc.poll() is None:
