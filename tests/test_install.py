@@ -92,6 +92,15 @@ def test_readme_install_runs_as_written_through_to_a_phone_config():
         assert f"# configuration file: {config} " in shown
         assert f"# database: SQLite {state}/autoprov.db" in shown and "(up to date)" in shown
 
+        if shutil.which("systemd-analyze"):  # the unit as the install placed things: systemd finds nothing wrong
+            unit = (UNIT.read_text().replace(DEFAULT_PREFIX, str(where["PREFIX"]))
+                    .replace("/etc/autoprov", str(where["ETC"])).replace("/var/lib/autoprov", str(state))
+                    .replace("=autoprov\n", f"={user}\n"))
+            (root / "autoprov.service").write_text(unit)
+            verified = subprocess.run(["systemd-analyze", "verify", str(root / "autoprov.service")],
+                                      capture_output=True, text=True, timeout=120)
+            assert verified.returncode == 0 and verified.stderr == "", verified.stderr
+
         port = free_port()
         command = service["ExecStart"].replace(DEFAULT_PREFIX, str(where["PREFIX"])).split()
         log = root / "serve.log"
