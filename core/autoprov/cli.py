@@ -86,9 +86,9 @@ def reader_gone() -> None:
     try:
         # Later flushes (at exit) must not raise again: stdout now leads nowhere.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, 1)
         os.close(devnull)
-    except (OSError, ValueError):
+    except OSError:
         pass
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGPIPE)
