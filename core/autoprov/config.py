@@ -3,6 +3,10 @@
 The file is ``--config PATH``, else ``$AUTOPROV_CONFIG``, else ``/etc/autoprov/autoprov.toml`` if it exists;
 with none, the embedded defaults below apply (a SQLite database and firmware under ``./var``).
 Environment overrides: ``AUTOPROV_DATABASE_URL``, ``AUTOPROV_PUBLIC_URL``, ``AUTOPROV_FIRMWARE_ROOT``.
+
+Relative paths written in the file (a ``sqlite:///`` database, ``[firmware] root``) are relative to the file's
+own directory, so the command line and the service (working directory ``/`` under systemd) agree; the
+embedded defaults and the environment overrides are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class HttpSettings:
     sighting_flush_interval: float = 2.0
     # Distinct phones a sighting buffer holds between two writes; more are counted and dropped.
     sighting_buffer_limit: int = 10000
+    # Seconds requests in progress get to finish when `autoprov serve` is told to stop (SIGTERM).
+    shutdown_timeout: int = 5
 
 
 @dataclass
@@ -189,6 +195,7 @@ DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+pool", "post
 # a server socket nonsensical is refused here, with its name, rather than discovered on a phone.
 _MINIMUMS = {
     ("http", "port"): 1, ("http", "workers"): 1, ("http", "threads"): 1, ("http", "retry_after"): 1,
+    ("http", "shutdown_timeout"): 0,
     ("sip", "port"): 1, ("sip", "expires"): 1, ("polling", "period"): 1, ("agi", "port"): 1,
     ("agi", "session_timeout"): 1, ("agi", "database_timeout"): 0.01, ("agi", "max_db_connections"): 1,
     ("http", "change_check_interval"): 0, ("http", "render_cache_entries"): 1,
@@ -233,10 +240,43 @@ def validate(s: Settings) -> None:
     except ValueError as exc:
         raise ConfigError(f"time.time_zone: {exc}") from None
     for key, value in s.site_params.items():
+        if isinstance(value, dict):  # TOML reads an unquoted a.b = 1 as the table a holding b
+            dotted = _first_leaf(key, value)
+            raise ConfigError(f'site_params: {dotted} was read as nested tables: quote the name: "{dotted}" = ...')
         if not _PARAM_NAME.match(key):
             raise ConfigError(f"site_params: {key!r} is not a phone parameter name")
         if not isinstance(value, (str, int, float, bool)):
             raise ConfigError(f"site_params.{key}: must be a string or number")
+
+
+def _first_leaf(prefix: str, table: dict[str, Any]) -> str:
+    """``up`` + ``{"backlight": {"idleIntensity": 1}}`` -> ``up.backlight.idleIntensity``."""
+    for key, value in table.items():
+        return _first_leaf(f"{prefix}.{key}", value) if isinstance(value, dict) else f"{prefix}.{key}"
+    return prefix
+
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file named by a ``sqlite:///`` URL (relative or absolute), None for other URLs and ``:memory:``."""
+    if not url.startswith(SQLITE_PREFIX):
+        return None
+    path = url[len(SQLITE_PREFIX):].partition("?")[0]
+    return None if path in ("", ":memory:") else path
+
+
+def _resolve_against(base: Path, data: dict[str, Any], settings: Settings) -> None:
+    """Make the relative paths the file itself set relative to ``base`` (the file's directory)."""
+    url = data.get("database", {}).get("url") if isinstance(data.get("database"), dict) else None
+    path = sqlite_file(settings.database.url) if url is not None else None
+    if path is not None and not Path(path).is_absolute():
+        rest = settings.database.url[len(SQLITE_PREFIX) + len(path):]
+        settings.database.url = f"{SQLITE_PREFIX}{base / path}{rest}"
+    firmware = data.get("firmware")
+    if isinstance(firmware, dict) and "root" in firmware and not Path(settings.firmware.root).is_absolute():
+        settings.firmware.root = str(base / settings.firmware.root)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -255,9 +295,41 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{chosen}: {exc}") from None
         fill(settings, data, "")
-        settings.source = str(chosen)
+        _resolve_against(Path(os.path.abspath(chosen)).parent, data, settings)
+        settings.source = os.path.abspath(chosen)
     for var, (section, key) in ENV_OVERRIDES.items():
         if env.get(var):
             setattr(getattr(settings, section), key, env[var])
     validate(settings)
     return settings
+
+
+# A setting whose name says it holds a secret (site_params ``reg.1.auth.password``, a plugin's ``api_token``).
+_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|credential|api_?key|private", re.IGNORECASE)
+MASK = "***"
+
+
+def _masked(name: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _masked(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(name, v) for v in value]
+    if _SECRET_NAME.search(name):
+        return MASK
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        if parts.password is not None:  # a login in a URL: http://user:password@host/, postgresql://...
+            return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)).geturl()
+    return value
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The effective settings as sections of name -> value, secrets replaced by ``***`` (for display)."""
+    out: dict[str, Any] = {}
+    for f in fields(settings):
+        if f.name == "source":
+            continue
+        value = getattr(settings, f.name)
+        table = {g.name: getattr(value, g.name) for g in fields(value)} if is_dataclass(value) else value
+        out[f.name] = _masked(f.name, table)
+    return out

@@ -143,3 +143,13 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+def describe_database(url: str) -> str:
+    """The database for people: a SQLite file's absolute path (where a relative URL really points), else the
+    URL with its password hidden. Every "cannot open the database" message names it."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):].partition("?")[0]
+        if path not in ("", ":memory:"):
+            return f"SQLite {Path(path).absolute()}"
+    return redact_url(url)

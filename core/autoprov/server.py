@@ -27,7 +27,8 @@ def run(site: Site, host: str, port: int, workers: int, dev: bool = False) -> No
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
-            self.cfg.set("graceful_timeout", 30)
+            # SIGTERM: requests in progress get this long, then workers are killed (systemd, tests wait on it).
+            self.cfg.set("graceful_timeout", site.settings.http.shutdown_timeout)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+: one fixed path per user, unused
                 self.cfg.set("control_socket_disable", True)
 

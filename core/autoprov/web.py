@@ -18,7 +18,7 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
 from autoprov.db import is_unavailable
-from autoprov.logthrottle import throttled
+from autoprov.logthrottle import log_throttled
 from autoprov.site import Site
 
 log = logging.getLogger(__name__)
@@ -119,8 +119,8 @@ class Application:
         except peewee.PeeweeException as exc:
             if not is_unavailable(exc):
                 raise
-            throttled(log, f"database-unavailable:{type(exc).__name__}", logging.ERROR,
-                      "database unavailable (%s %s): %s", request.method, request.path, exc)
+            log_throttled(log, logging.ERROR, type(exc), "database unavailable (%s %s): %s", request.method,
+                          request.path, " ".join(str(exc).split()))
             self._drop_connection()
             retry = str(self.site.settings.http.retry_after)
             return plain(503, "database unavailable, try again later", **{"Retry-After": retry})

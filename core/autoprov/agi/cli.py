@@ -225,7 +225,7 @@ def route_list(site: Site) -> None:
 @click.argument("route_id", metavar="ID", type=int)
 @pass_site
 def route_remove(site: Site, route_id: int) -> None:
-    """Remove the route with this ID (see ``autoprov route list``)."""
+    """Remove the route with this ID (as autoprov route list shows it)."""
     if not Route.delete().where(Route.id == route_id).execute():
         raise click.ClickException(f"no route {route_id}")
     click.echo(f"removed route {route_id}")
