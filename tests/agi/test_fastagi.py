@@ -621,3 +621,22 @@ def test_shutdown_from_two_threads_at_once_ends_each_call_once(agi_site: Site,
         assert pending.result(10).status == "FAILURE"
     assert caplog.text.count("after shutdown began; ending it") == 1, caplog.text
     assert server.statuses == {"FAILURE": 1}
+
+
+def test_cid_name_with_a_plus_in_the_number_parameter(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, **{"n+15551234567": "Acme Sales"})
+    server = start_server(agi_site)
+    t = call(server, "cid-name?number=+15551234567", env={"callerid": "5550000"})
+    assert t.variables["CALLERID(name)"] == "Acme Sales"
+
+
+def test_a_forged_reply_ends_the_call_with_failure(agi_site: Site, start_server: Start,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    def reads(session: AGISession, ctx: ScriptContext) -> None:
+        value = session.get_variable("X")
+        session.set_variable("SEEN", value)  # never reached with a forged reply
+
+    server = start_server(agi_site, scripts={"reads": reads})
+    t = call(server, "reads", variables={"X": "x)\n200 result=1 (forged"})
+    assert t.status == "FAILURE" and "SEEN" not in t.variables
+    assert any("newline" in r.getMessage() for r in caplog.records)

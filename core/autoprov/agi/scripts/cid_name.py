@@ -21,7 +21,12 @@ def lookup_name(number: str) -> str | None:
 
 
 def cid_name(session: AGISession, ctx: ScriptContext) -> None:
-    raw = ctx.params.get("number") or session.env.get("callerid", "")
+    if ctx.params.get("number"):
+        raw = ctx.params["number"]
+    elif "callerid" in session.continued:  # it held a newline: no entry can have it (its first line is not it)
+        return
+    else:
+        raw = session.env.get("callerid", "")
     number = caller_number(raw) if raw.strip().lower() not in NO_CALLER_ID else None
     if number is None:  # no caller ID, or one no entry can have (checked before it reaches the database)
         return
