@@ -94,6 +94,12 @@ class AgiSettings:
     # beyond it waits up to database_timeout, then goes on with a default. Keep below PostgreSQL's
     # max_connections minus what the web workers use.
     max_db_connections: int = 50
+    # FastAGI connections served at once (a thread each); one more is refused with AGISTATUS=FAILURE.
+    max_connections: int = 1000
+    # Seconds a new FastAGI connection has to send its whole environment (Asterisk sends it at once).
+    environment_timeout: float = 5.0
+    # Where ``autoprov agi run`` (a local AGI) logs besides Asterisk's stderr: "syslog" or a file path.
+    log: str = "syslog"
 
 
 @dataclass
@@ -180,6 +186,7 @@ _MINIMUMS = {
     ("http", "port"): 1, ("http", "workers"): 1, ("http", "threads"): 1, ("http", "retry_after"): 1,
     ("sip", "port"): 1, ("sip", "expires"): 1, ("polling", "period"): 1, ("agi", "port"): 1,
     ("agi", "session_timeout"): 1, ("agi", "database_timeout"): 0.01, ("agi", "max_db_connections"): 1,
+    ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 

@@ -60,6 +60,7 @@ def run_session(
     *,
     script: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    environment_timeout: float | None = None,
 ) -> str:
     """Read the environment, run the script it names (or ``script``), and return the AGISTATUS it leads to.
 
@@ -67,7 +68,7 @@ def run_session(
     """
     database = SessionDatabase(pool, settings.agi.database_timeout, session.name)
     try:
-        session.read_environment()
+        session.read_environment(environment_timeout)
         name, params = split_script(script or session.script)
         for arg in session.args:  # a local AGI(prog,...,key=value) passes parameters as arguments
             key, sep, value = arg.partition("=")

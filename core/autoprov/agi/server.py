@@ -39,6 +39,10 @@ ABANDON_MARGIN = 0.5
 _SHORTAGE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 ACCEPT_PAUSE = 0.1
 ACCEPT_LOG_EVERY = 10.0
+# A connection refused beyond max_connections gets the failure line, then is read (Asterisk's environment)
+# until Asterisk closes, at most this long: a close with unread data is a reset, which may discard the
+# failure line before Asterisk reads it.
+REFUSED_LINGER = 2.0
 
 
 class _Shortage:
@@ -88,6 +92,8 @@ class FastAGIServer:
         self.host = host if host is not None else settings.agi.host
         self.port = port if port is not None else settings.agi.port
         self.session_timeout = session_timeout if session_timeout is not None else settings.agi.session_timeout
+        self.max_connections = settings.agi.max_connections
+        self.environment_timeout = settings.agi.environment_timeout
         self.abandon_after = max(ABANDON_AFTER, 2 * settings.agi.database_timeout + ABANDON_MARGIN)
         self.clock = clock
         self.backlog = backlog
@@ -108,6 +114,9 @@ class FastAGIServer:
         self._thread_failures = _Shortage(
             "no thread for a new call %d time(s) (%s): it ended with AGISTATUS=FAILURE; live calls go on"
         )
+        self._refusals = _Shortage("refused %d call(s) with AGISTATUS=FAILURE: %s")
+        self._refused: dict[socket.socket, float] = {}  # refused connections still read, until when
+        self._sel: selectors.BaseSelector | None = None
         self._thread: threading.Thread | None = None
         self._watchdog = threading.Thread(target=self._watch, name="fastagi-watchdog", daemon=True)
 
@@ -133,12 +142,20 @@ class FastAGIServer:
         self._watchdog.start()
         log.info("FastAGI listening on %s:%s (scripts: %s)", self.host, self.port, ", ".join(sorted(self.scripts)))
         with selectors.DefaultSelector() as sel:
+            self._sel = sel
             sel.register(self._listener, selectors.EVENT_READ)
             sel.register(self._wake_r, selectors.EVENT_READ)
             while not self._stop_requested:
-                for key, _ in sel.select():
+                for key, _ in sel.select(REFUSED_LINGER / 4 if self._refused else None):
                     if key.fileobj is self._listener:
                         self._accept()
+                    elif key.data == "refused":
+                        self._drain_refused(key.fileobj)  # type: ignore[arg-type]
+                now = time.monotonic()
+                for conn in [c for c, until in self._refused.items() if until <= now]:
+                    self._close_refused(conn)
+            for conn in list(self._refused):
+                self._close_refused(conn)
         self._listener.close()
 
     def start(self) -> threading.Thread:
@@ -222,6 +239,9 @@ class FastAGIServer:
             except OSError as exc:  # out of file descriptors: keep serving the live calls
                 self._accept_failed(exc)
                 return
+            if len(self._live) >= self.max_connections:
+                self._refuse(conn, addr)
+                continue
             conn.setblocking(True)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sid = next(self._ids)
@@ -235,6 +255,36 @@ class FastAGIServer:
             except RuntimeError as exc:  # "can't start new thread": out of processes (RLIMIT_NPROC) or memory
                 self._no_thread(sid, call, exc)
                 return
+
+    def _refuse(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+        """A call beyond max_connections: the failure line at once (the dialplan goes on), never a thread."""
+        self._refusals.happened(f"{self.max_connections} connections live (agi.max_connections), the last "
+                                f"from {addr[0]}:{addr[1]}")
+        try:
+            conn.setblocking(False)  # nothing here may hold the accept loop
+            conn.send(b"failure\n")  # a new socket's buffer is empty: it all goes
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            conn.close()
+            return
+        assert self._sel is not None
+        self._refused[conn] = time.monotonic() + REFUSED_LINGER
+        self._sel.register(conn, selectors.EVENT_READ, "refused")
+
+    def _drain_refused(self, conn: socket.socket) -> None:
+        try:
+            while conn.recv(65536):
+                pass
+        except BlockingIOError:
+            return  # more to come
+        except OSError:
+            pass
+        self._close_refused(conn)  # Asterisk closed (or reset): done
+
+    def _close_refused(self, conn: socket.socket) -> None:
+        if self._refused.pop(conn, None) is not None and self._sel is not None:
+            self._sel.unregister(conn)
+        conn.close()
 
     def _accept_failed(self, exc: OSError) -> None:
         self._accept_failures.happened(exc)
@@ -265,7 +315,8 @@ class FastAGIServer:
     def _handle(self, sid: int, call: _Call) -> None:
         status = "FAILURE"
         try:
-            status = run_session(call.session, self.scripts, self.settings, self.pool, clock=self.clock)
+            status = run_session(call.session, self.scripts, self.settings, self.pool, clock=self.clock,
+                                 environment_timeout=self.environment_timeout)
         finally:
             call.session.close()
             _close(call.sock)

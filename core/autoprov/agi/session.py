@@ -7,6 +7,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,27 +33,24 @@ ENV_ORDER = (
     "callerid", "calleridname", "callingpres", "callingani2", "callington", "callingtns", "dnid", "rdnis",
     "context", "extension", "priority", "enhanced", "accountcode", "threadid",
 )
-_RANK = {key: i for i, key in enumerate(ENV_ORDER)}
-_FIRST_UNTRUSTED = _RANK["callerid"]
+_PREFIXES = {f"agi_{key}": i for i, key in enumerate(ENV_ORDER)}
+_FIRST_UNTRUSTED = ENV_ORDER.index("callerid")
 _ARG_RANK = len(ENV_ORDER)  # agi_arg_N ranks _ARG_RANK + N - 1: right after agi_threadid
 
 
 def _env_key(line: str) -> tuple[str, int]:
     """The key (without ``agi_``) of an ``agi_<known key>: value`` line and its rank, or ('', -1)."""
-    if not line.startswith("agi_"):
-        return "", -1
-    key, sep, _ = line.partition(": ")
+    head, sep, _ = line.partition(": ")
     if not sep:
         if not line.endswith(":"):  # "agi_x:" with its trailing space lost on the way
             return "", -1
-        key = line[:-1]
-    key = key[4:]
-    rank = _RANK.get(key)
+        head = line[:-1]
+    rank = _PREFIXES.get(head)
     if rank is not None:
-        return key, rank
-    number = key[4:]
-    if key.startswith("arg_") and number.isdigit() and number[0] != "0" and len(number) < 4:
-        return key, _ARG_RANK + int(number) - 1
+        return head[4:], rank
+    number = head[8:]
+    if head.startswith("agi_arg_") and number.isdigit() and number[0] != "0" and len(number) < 4:
+        return head[4:], _ARG_RANK + int(number) - 1
     return "", -1
 
 
@@ -71,8 +69,12 @@ class AGISession:
     is sent: Asterisk handles strictly one command at a time.
     """
 
-    def __init__(self, rfile: BinaryIO, write: Callable[[bytes], object], *, name: str = "agi") -> None:
+    def __init__(
+        self, rfile: BinaryIO, write: Callable[[bytes], object], *, name: str = "agi",
+        sock: socket.socket | None = None,
+    ) -> None:
         self._rfile = rfile
+        self._sock = sock  # for the environment's time limit
         self._write = write
         self.name = name
         self.env: dict[str, str] = {}
@@ -87,7 +89,7 @@ class AGISession:
 
     @classmethod
     def from_socket(cls, sock: socket.socket, *, name: str = "fastagi") -> AGISession:
-        return cls(sock.makefile("rb"), sock.sendall, name=name)
+        return cls(sock.makefile("rb"), sock.sendall, name=name, sock=sock)
 
     @classmethod
     def from_stdio(cls, *, name: str = "agi") -> AGISession:
@@ -129,7 +131,42 @@ class AGISession:
             self.closed = True
             raise AGIHangup(f"connection closed: {exc}") from None
 
-    def read_environment(self) -> dict[str, str]:
+    def _environment_lines(self, timeout: float | None) -> list[str]:
+        """The environment's lines up to the blank one, read and decoded in one go (this is per call)."""
+        raw: list[bytes] = []
+        readline = self._rfile.readline
+        if timeout is not None and self._sock is not None:
+            self._sock.settimeout(timeout)
+            deadline = time.monotonic() + timeout
+        try:
+            for _ in range(MAX_ENV_LINES):
+                try:
+                    line = readline(MAX_LINE + 1)
+                except TimeoutError:
+                    raise AGIProtocolError(f"no complete AGI environment within {timeout:g} s") from None
+                except (OSError, ValueError):
+                    line = b""
+                if not line:
+                    raise AGIHangup("connection closed before the AGI environment ended")
+                if len(line) > MAX_LINE:
+                    raise AGIProtocolError(f"line longer than {MAX_LINE} bytes from Asterisk")
+                if line == b"\n" or line == b"\r\n":
+                    break
+                raw.append(line)
+                if timeout is not None and self._sock is not None:  # the whole block, not each line
+                    self._sock.settimeout(max(0.001, deadline - time.monotonic()))
+            else:
+                raise AGIProtocolError("AGI environment did not end")
+        finally:
+            if timeout is not None and self._sock is not None:
+                self._sock.settimeout(None)
+        lines = b"".join(raw).decode(ENCODING, ERRORS).split("\n")[:-1]
+        if log.isEnabledFor(logging.DEBUG):
+            for line in lines:
+                log.debug("%s << %s", self.name, line)
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+    def read_environment(self, timeout: float | None = None) -> dict[str, str]:
         """Read the ``agi_*`` block up to its blank line: ``env`` without the prefix, ``args`` in order.
 
         Asterisk writes caller-controlled values (caller ID, its name, DNID, RDNIS) raw, so a newline in
@@ -139,18 +176,16 @@ class AGISession:
         before the caller ID is dropped. From the caller ID on, only the next key in the order is
         accepted, so a forged line can at most take the place of the next one; the real one then comes
         a second time, and nothing tells which to believe: AGIProtocolError.
+
+        ``timeout``: seconds the whole block may take to arrive over a socket (AGIProtocolError after).
         """
+        lines = self._environment_lines(timeout)
         args: list[str] = []
         position = -1  # the rank of the last key read
         last = ""
         ignored: list[str] = []
         forged = ""
-        for _ in range(MAX_ENV_LINES):
-            line = self._readline()
-            if line is None:
-                raise AGIHangup("connection closed before the AGI environment ended")
-            if line == "":
-                break
+        for line in lines:
             if is_hangup(line):
                 self._saw_hangup()
                 continue
@@ -171,8 +206,6 @@ class AGISession:
             ignored.append(line)
             if last:
                 self.continued.add(last)
-        else:
-            raise AGIProtocolError("AGI environment did not end")
         self.args = args
         if ignored:
             log.warning(
