@@ -352,11 +352,11 @@ def fastagi_call(
 
 def local_call(
     argv: list[str], *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), timeout: float = 60.0,
-    process_env: dict[str, str] | None = None, **knobs: object,
+    process_env: dict[str, str] | None = None, cwd: str | None = None, **knobs: object,
 ) -> tuple[Transcript, subprocess.CompletedProcess[bytes]]:
     """Run a local AGI program with its stdin/stdout as the AGI streams, as Asterisk's ``AGI()`` does."""
     proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=process_env
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=process_env, cwd=cwd
     )
     assert proc.stdin is not None and proc.stdout is not None
     stdin, stdout_fd = proc.stdin, proc.stdout.fileno()
