@@ -36,6 +36,8 @@ def log_to(spec: str) -> logging.Handler | None:
     try:
         if spec == "syslog" or spec.startswith("syslog:"):
             address = spec.partition(":")[2] or SYSLOG_SOCKET
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:  # the handler would not say
+                probe.connect(address)
             handler: logging.Handler = logging.handlers.SysLogHandler(
                 address, facility=logging.handlers.SysLogHandler.LOG_DAEMON, socktype=socket.SOCK_DGRAM
             )
