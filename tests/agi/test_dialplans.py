@@ -10,13 +10,12 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from autoprov.agi.server import FastAGIServer
 from autoprov.agi.tables import CallerName, Route
-from autoprov.agi.testing import Dialplan, fastagi_call
+from autoprov.agi.testing import Dialplan, fastagi_call, wait_listening
 from autoprov.db import open_database
 from autoprov.site import Site
 
@@ -82,17 +81,10 @@ def test_an_external_number_goes_through_the_outbound_context(agi_site: Site, st
     assert ch.dialled == ["PJSIP/+15550100@my-trunk"] and ch.variables["AGISTATUS"] == "HANGUP"
 
 
-def test_database_down_the_operator_is_dialled_once(tmp_path: Path, agi_site: Site) -> None:
+def test_database_down_the_operator_is_dialled_once(tmp_path: Path, agi_site: Site, start_server: Start) -> None:
     (tmp_path / "down.db").mkdir()
-    down = open_database(f"sqlite:///{tmp_path}/down.db")
-    from autoprov.agi.runner import collect_scripts
-
-    server = FastAGIServer(collect_scripts(agi_site.plugins), agi_site.settings, down, host="127.0.0.1", port=0)
-    server.start()
-    try:
-        ch = Dialplan(FASTAGI, fastagi=(server.host, server.port)).call("from-trunk", "5551000")
-    finally:
-        server.shutdown(5)
+    server = start_server(agi_site, db=open_database(f"sqlite:///{tmp_path}/down.db"))
+    ch = Dialplan(FASTAGI, fastagi=(server.host, server.port)).call("from-trunk", "5551000")
     assert ch.dialled == ["PJSIP/operator"]  # by the script's fallback; the dialplan does not dial again
     assert ch.variables["ROUTE_STATUS"] == "UNAVAILABLE" and ch.variables["AGISTATUS"] == "FAILURE"
 
@@ -157,14 +149,7 @@ def test_the_plugin_example_registers_through_its_entry_point(tmp_path: Path, ag
     server = subprocess.Popen([sys.executable, "-m", "autoprov", "--config", str(config), "agi", "serve",
                                "--port", str(port)], env=env, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "agi serve did not start"
-                time.sleep(0.05)
+        wait_listening(port, server)
         t = fastagi_call("127.0.0.1", port, "greet", env={"callerid": "5551234"})
     finally:
         server.terminate()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autoprov.agi.tables import CallerName, Route
-from autoprov.agi.testing import local_call
+from autoprov.agi.testing import local_call, wait_listening
 from autoprov.config import DEFAULT_CONFIG_PATH
 from autoprov.site import Site
 
@@ -84,14 +84,7 @@ def test_agi_serve_as_a_process_finishes_live_calls_on_sigterm(tmp_path: Path, a
     proc = subprocess.Popen([sys.executable, "-m", "autoprov", "--config", str(config), "agi", "serve",
                              "--port", str(port), "--grace", "20"], env=env, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "agi serve did not start"
-                time.sleep(0.1)
+        wait_listening(port, proc)
         t = fastagi_call("127.0.0.1", port, "cid-name", env={"callerid": "5551234"})
         assert t.variables["CALLERID(name)"] == "Acme Sales"
         # A call in the middle of a 2-second Dial when the service is stopped still completes.

@@ -354,6 +354,19 @@ def fastagi_call(
         return peer.run(environment(script, args=args, **(env or {})))
 
 
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until ``proc`` (an ``autoprov agi serve``) accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start (exit status {proc.poll()})") from None
+            time.sleep(0.05)
+
+
 def local_call(
     argv: list[str], *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), timeout: float = 60.0,
     process_env: dict[str, str] | None = None, cwd: str | None = None, **knobs: object,
