@@ -1,10 +1,19 @@
-"""Benchmark: FastAGI ``cid-name`` round trips at 100 concurrent sessions, against a local AGI per call.
+"""Benchmark: FastAGI ``cid-name`` saturated and at a fixed offered rate, against a local AGI per call.
 
-Run: ``.venv/bin/python benchmarks/agi_bench.py [--seconds 10] [--concurrency 100] [--local-calls 20]``.
+Run: ``.venv/bin/python benchmarks/agi_bench.py [--seconds 10] [--concurrency 50] [--rate 200]
+[--local-calls 10] [--server-pythonpath DIR]``.
 Everything stays on loopback (127.0.0.1). A real ``autoprov agi serve`` process serves a SQLite database
-of 1000 caller names; this process plays 100 Asterisks at once (each call: connect, the environment,
-SET VARIABLE CALLERID(name) for a number in the table, close) and measures each call end to end. The
-load generator shares the machine with the server, so the figures are a floor, not a ceiling.
+of 1000 caller names; this process plays Asterisk (each call: connect, the environment, SET VARIABLE
+CALLERID(name) for a number in the table, close) and measures each call end to end:
+
+- saturated: ``--concurrency`` callers in a closed loop, each starting its next call when one ends: the
+  most calls per second the server completes;
+- open loop: calls start at ``--rate`` per second on a fixed schedule whatever the server does (as
+  calls arrive at a PBX); latency counts from the scheduled start, so a server falling behind shows.
+
+The load generator shares the machine with the server, so the figures are a floor, not a ceiling.
+``--server-pythonpath`` runs the server from another source tree (``git archive <commit> core``) to
+compare versions; run them interleaved, the machine is noisy.
 """
 
 from __future__ import annotations
@@ -19,10 +28,11 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from autoprov.agi.tables import CallerName
-from autoprov.agi.testing import fastagi_call, local_call
+from autoprov.agi.testing import fastagi_call, local_call, wait_listening
 from autoprov.config import Settings
 from autoprov.plugins import build_plugin_manager
 from autoprov.site import Site
@@ -54,24 +64,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(config: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(config: Path, port: int, pythonpath: str | None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPROV_")}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     proc = subprocess.Popen(
         [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "serve", "--host", "127.0.0.1",
          "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit("autoprov agi serve exited") from None
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("autoprov agi serve did not start")
+    try:
+        wait_listening(port, proc)
+    except RuntimeError as exc:
+        proc.kill()
+        raise SystemExit(f"autoprov agi serve: {exc}") from None
+    return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_call(port: int, number: str) -> bool:
+    t = fastagi_call("127.0.0.1", port, "cid-name", env={"callerid": number}, env_pause=0)
+    return t.status == "SUCCESS" and t.variables.get("CALLERID(name)") == f"Caller {int(number[3:])}"
 
 
 def fastagi_load(port: int, concurrency: int, seconds: float) -> tuple[list[float], int]:
@@ -90,10 +108,9 @@ def fastagi_load(port: int, concurrency: int, seconds: float) -> tuple[list[floa
         while time.monotonic() < stop_at:
             number = f"555{rng.randrange(NAMES):04d}"
             t0 = time.perf_counter()
-            t = fastagi_call("127.0.0.1", port, "cid-name", env={"callerid": number}, env_pause=0)
+            ok = one_call(port, number)
             mine.append(time.perf_counter() - t0)
-            if t.status != "SUCCESS" or t.variables.get("CALLERID(name)") != f"Caller {int(number[3:])}":
-                bad += 1
+            bad += not ok
         with lock:
             latencies.extend(mine)
             failures += bad
@@ -104,6 +121,40 @@ def fastagi_load(port: int, concurrency: int, seconds: float) -> tuple[list[floa
     for th in threads:
         th.join()
     return latencies, failures
+
+
+def open_loop(port: int, rate: float, seconds: float) -> tuple[list[float], int, float]:
+    """Calls started every 1/rate s on schedule; latency from the scheduled start. Returns the latencies,
+    the failures, and how late the last call started (the generator's own lag)."""
+    total = int(rate * seconds)
+    rng = random.Random(1)
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+
+    def run(scheduled: float, number: str) -> None:
+        nonlocal failures
+        ok = False
+        try:
+            ok = one_call(port, number)
+        except OSError:
+            pass
+        done = time.perf_counter() - scheduled
+        with lock:
+            latencies.append(done)
+            failures += not ok
+
+    lag = 0.0
+    with ThreadPoolExecutor(max_workers=512) as pool:
+        start = time.perf_counter() + 0.05
+        for i in range(total):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            lag = time.perf_counter() - scheduled
+            pool.submit(run, scheduled, f"555{rng.randrange(NAMES):04d}")
+    return latencies, failures, lag
 
 
 def local_load(config: Path, calls: int) -> list[float]:
@@ -121,33 +172,46 @@ def local_load(config: Path, calls: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long the FastAGI load runs")
-    parser.add_argument("--concurrency", type=int, default=100, help="simultaneous FastAGI sessions")
-    parser.add_argument("--local-calls", type=int, default=20, help="local AGI processes to spawn, one per call")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each FastAGI load runs")
+    parser.add_argument("--concurrency", type=int, default=50, help="callers in the saturated closed loop")
+    parser.add_argument("--rate", type=float, default=200.0, help="calls per second offered in the open loop")
+    parser.add_argument("--local-calls", type=int, default=10, help="local AGI processes to spawn, one per call")
+    parser.add_argument("--server-pythonpath", default=None, help="PYTHONPATH of the server (another version)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="agi-bench-") as tmp:
         config = prepare(Path(tmp))
         port = free_port()
-        server = start_server(config, port)
+        server = start_server(config, port, args.server_pythonpath)
         try:
             fastagi_load(port, min(args.concurrency, 10), 1.0)  # warm up
+            cpu = cpu_seconds(server.pid)
             latencies, failures = fastagi_load(port, args.concurrency, args.seconds)
+            cpu = cpu_seconds(server.pid) - cpu
+            rated, rated_failures, lag = open_loop(port, args.rate, args.seconds)
         finally:
             server.terminate()
             server.wait(30)
-        local = local_load(config, args.local_calls)
+        local = local_load(config, args.local_calls) if args.local_calls else []
 
     ms = [x * 1000 for x in latencies]
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, server and load on one host")
-    print(f"FastAGI cid-name, {args.concurrency} concurrent sessions, {args.seconds:g} s:")
-    print(f"  calls: {len(ms)} ({failures} failed)   round trips/s: {len(ms) / args.seconds:.0f}")
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, server and load on one host"
+          + (f"; server from {args.server_pythonpath}" if args.server_pythonpath else ""))
+    print(f"FastAGI cid-name saturated, {args.concurrency} callers in a closed loop, {args.seconds:g} s:")
+    print(f"  calls: {len(ms)} ({failures} failed)   calls/s: {len(ms) / args.seconds:.0f}"
+          f"   server CPU per call: {cpu / len(ms) * 1e6:.0f} us")
     print(f"  latency per call: p50 {percentile(ms, 50):.1f} ms   p99 {percentile(ms, 99):.1f} ms"
           f"   max {max(ms):.1f} ms")
-    local_ms = [x * 1000 for x in local]
-    print(f"local AGI (spawn `autoprov agi run cid-name` per call), {len(local_ms)} calls one after another:")
-    print(f"  per call: mean {statistics.mean(local_ms):.0f} ms   p50 {percentile(local_ms, 50):.0f} ms"
-          f"   max {max(local_ms):.0f} ms   (= {1000 / statistics.mean(local_ms):.1f} calls/s on one core)")
+    rms = [x * 1000 for x in rated]
+    print(f"FastAGI cid-name open loop, {args.rate:g} calls/s offered, {args.seconds:g} s:")
+    print(f"  calls: {len(rms)} ({rated_failures} failed)   generator lag at the end: {lag * 1000:.1f} ms")
+    print(f"  latency from scheduled start: p50 {percentile(rms, 50):.1f} ms   p99 {percentile(rms, 99):.1f} ms"
+          f"   max {max(rms):.1f} ms")
+    if local:
+        local_ms = [x * 1000 for x in local]
+        print(f"local AGI (spawn `autoprov agi run cid-name` per call), {len(local_ms)} calls one after another:")
+        print(f"  per call: mean {statistics.mean(local_ms):.0f} ms   p50 {percentile(local_ms, 50):.0f} ms"
+              f"   max {max(local_ms):.0f} ms   (= {1000 / statistics.mean(local_ms):.1f} calls/s on one core)")
 
 
 if __name__ == "__main__":

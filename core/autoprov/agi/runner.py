@@ -60,7 +60,7 @@ def run_session(
     *,
     script: str | None = None,
     clock: Callable[[], datetime] | None = None,
-    environment_timeout: float | None = None,
+    on_environment: Callable[[], object] | None = None,
 ) -> str:
     """Read the environment, run the script it names (or ``script``), and return the AGISTATUS it leads to.
 
@@ -68,7 +68,9 @@ def run_session(
     """
     database = SessionDatabase(pool, settings.agi.database_timeout, session.name)
     try:
-        session.read_environment(environment_timeout)
+        session.read_environment()
+        if on_environment is not None:
+            on_environment()
         name, params = split_script(script or session.script)
         for arg in session.args:  # a local AGI(prog,...,key=value) passes parameters as arguments
             key, sep, value = arg.partition("=")

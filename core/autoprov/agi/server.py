@@ -1,6 +1,8 @@
 """The FastAGI server: one thread per live call, each with its time limit; queries borrow pooled connections.
 
-A call can last as long as the channel (a script may run ``EXEC Dial``), so calls never share a thread.
+A call can last as long as the channel (a script may run ``EXEC Dial``), so calls never share a thread;
+a thread whose call ended waits a while for the next one (starting a thread costs about as much as
+reading a call's environment).
 Shutdown stops accepting at once, lets the live calls finish for a grace period, then ends what is left.
 A call the server ends (time limit, shutdown) gets the ``failure`` line before its socket closes: a bare
 close would read as AGISTATUS=SUCCESS, and the dialplan must know the script did not finish.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
+import queue
 import selectors
 import socket
 import threading
@@ -45,6 +48,65 @@ ACCEPT_LOG_EVERY = 10.0
 REFUSED_LINGER = 2.0
 
 
+IDLE_THREAD_KEEP = 30.0  # seconds a thread whose call ended waits for another before it ends
+
+
+class _Threads:
+    """Threads for calls: a call goes to a thread that is waiting for one, else to a new thread.
+
+    The number of threads follows the number of live calls (bounded by max_connections); each waits
+    IDLE_THREAD_KEEP seconds for another call, then ends. All are daemons, so shutdown can abandon one
+    stuck in a script's own code.
+    """
+
+    def __init__(self) -> None:
+        self.name = "fastagi-call"  # the server adds its port
+        self._closed = False
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # threads waiting, minus the jobs already handed to them
+
+    def submit(self, fn: Callable[..., object], *args: object) -> None:
+        """Run ``fn(*args)`` on a thread; RuntimeError when none is waiting and none can start."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                self._jobs.put((fn, args))
+                return
+        threading.Thread(target=self._run, args=((fn, args),), name=self.name, daemon=True).start()
+
+    def _run(self, job: tuple[Callable[..., object], tuple[object, ...]] | None) -> None:
+        while job is not None:
+            fn, args = job
+            try:
+                fn(*args)
+            except Exception:  # _handle catches everything a call can raise; this is a bug
+                log.exception("FastAGI call thread")
+            with self._lock:
+                if self._closed:
+                    return
+                self._idle += 1
+            job = self._next()
+
+    def _next(self) -> tuple[Callable[..., object], tuple[object, ...]] | None:
+        while True:
+            try:
+                return self._jobs.get(timeout=IDLE_THREAD_KEEP)
+            except queue.Empty:
+                with self._lock:  # a job handed over meanwhile is in the queue: take it
+                    if self._jobs.empty():
+                        self._idle -= 1
+                        return None
+
+    def close(self) -> None:
+        """End the waiting threads (those running a call end after it)."""
+        with self._lock:
+            self._closed = True
+            waiting, self._idle = self._idle, 0
+        for _ in range(waiting):
+            self._jobs.put(None)
+
+
 class _Shortage:
     """A failure that repeats while something is short: logged with a count, at most every ACCEPT_LOG_EVERY s."""
 
@@ -63,10 +125,11 @@ class _Shortage:
 
 @dataclass
 class _Call:
-    deadline: float
+    deadline: float  # environment_timeout after the connection, then session_timeout after the environment
     sock: socket.socket
     session: AGISession
     ended: bool = False  # by the server (time limit, shutdown): its AGISTATUS is FAILURE
+    started: bool = False  # its environment arrived
 
 
 class FastAGIServer:
@@ -114,11 +177,16 @@ class FastAGIServer:
         self._thread_failures = _Shortage(
             "no thread for a new call %d time(s) (%s): it ended with AGISTATUS=FAILURE; live calls go on"
         )
+        self._threads = _Threads()
         self._refusals = _Shortage("refused %d call(s) with AGISTATUS=FAILURE: %s")
         self._refused: dict[socket.socket, float] = {}  # refused connections still read, until when
         self._sel: selectors.BaseSelector | None = None
         self._thread: threading.Thread | None = None
         self._watchdog = threading.Thread(target=self._watch, name="fastagi-watchdog", daemon=True)
+        # The watchdog sleeps on an Event of its own until the nearest deadline (_watch_until): a new
+        # call wakes it only when its deadline is nearer, not on every call that starts or ends.
+        self._watch_wake = threading.Event()
+        self._watch_until = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -132,6 +200,7 @@ class FastAGIServer:
         listener.setblocking(False)
         self._listener = listener
         self.host, self.port = listener.getsockname()[:2]
+        self._threads.name = f"fastagi-call:{self.port}"
         return self.host, self.port
 
     def serve_forever(self) -> None:
@@ -217,7 +286,9 @@ class FastAGIServer:
             for sid in self._live:
                 log.error("fastagi#%s: the script did not return after its call ended; abandoning it", sid)
             self._finished = True
-            self._lock.notify_all()  # the watchdog ends too
+            self._lock.notify_all()
+        self._watch_wake.set()  # the watchdog ends too
+        self._threads.close()
         if self.pool is not None:
             self.pool.close()
         return clean
@@ -246,12 +317,13 @@ class FastAGIServer:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sid = next(self._ids)
             session = AGISession.from_socket(conn, name=f"fastagi#{sid} {addr[0]}:{addr[1]}")
-            call = _Call(time.monotonic() + self.session_timeout, conn, session)
+            call = _Call(time.monotonic() + self.environment_timeout, conn, session)
             with self._lock:
                 self._live[sid] = call
-                self._lock.notify_all()
+            if call.deadline < self._watch_until:
+                self._watch_wake.set()
             try:
-                threading.Thread(target=self._handle, args=(sid, call), name=f"fastagi-{sid}", daemon=True).start()
+                self._threads.submit(self._handle, sid, call)
             except RuntimeError as exc:  # "can't start new thread": out of processes (RLIMIT_NPROC) or memory
                 self._no_thread(sid, call, exc)
                 return
@@ -316,11 +388,20 @@ class FastAGIServer:
         status = "FAILURE"
         try:
             status = run_session(call.session, self.scripts, self.settings, self.pool, clock=self.clock,
-                                 environment_timeout=self.environment_timeout)
+                                 on_environment=lambda: self._started(call))
         finally:
             call.session.close()
             _close(call.sock)
             self._finish(sid, call, status)
+
+    def _started(self, call: _Call) -> None:
+        """The environment arrived: from now on the session's own time limit holds."""
+        with self._lock:
+            call.started = True
+            if call.deadline != float("inf"):  # not being ended already
+                call.deadline = time.monotonic() + self.session_timeout
+        if call.deadline < self._watch_until:  # a session_timeout shorter than environment_timeout
+            self._watch_wake.set()
 
     def _finish(self, sid: int, call: _Call, status: str) -> None:
         """The call is no longer live; count how it ended (FAILURE if the server ended it)."""
@@ -347,7 +428,7 @@ class FastAGIServer:
         call.session.send_failure(wait=FAILURE_WAIT)
 
     def _watch(self) -> None:
-        """End calls that outlive the session time limit."""
+        """End calls that outlive their time limit: the environment's, then the session's."""
         while True:
             with self._lock:
                 if self._finished or (self._stopping.is_set() and not self._live):
@@ -356,12 +437,18 @@ class FastAGIServer:
                 expired = [(sid, call) for sid, call in self._live.items() if call.deadline <= now]
                 for _, call in expired:
                     call.deadline = float("inf")
-                if not expired:
-                    nearest = min((c.deadline for c in self._live.values()), default=now + 60)
-                    self._lock.wait(max(0.05, min(nearest - now, 60)))
+                nearest = min((c.deadline for c in self._live.values()), default=now + 60)
+                self._watch_until = min(nearest, now + 60)
+                self._watch_wake.clear()
             for sid, call in expired:  # outside the lock: ending a call may wait on its socket
-                log.warning("fastagi#%s: session time limit (%g s) reached", sid, self.session_timeout)
+                if call.started:
+                    log.warning("fastagi#%s: session time limit (%g s) reached", sid, self.session_timeout)
+                else:
+                    log.warning("fastagi#%s: no complete AGI environment within %g s (agi.environment_timeout);"
+                                " closing", sid, self.environment_timeout)
                 self._end(call)
+            if not expired:
+                self._watch_wake.wait(max(0.05, self._watch_until - now))
 
 
 def _hard_close(sock: socket.socket) -> None:

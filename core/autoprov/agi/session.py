@@ -7,7 +7,6 @@ import secrets
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,12 +68,8 @@ class AGISession:
     is sent: Asterisk handles strictly one command at a time.
     """
 
-    def __init__(
-        self, rfile: BinaryIO, write: Callable[[bytes], object], *, name: str = "agi",
-        sock: socket.socket | None = None,
-    ) -> None:
+    def __init__(self, rfile: BinaryIO, write: Callable[[bytes], object], *, name: str = "agi") -> None:
         self._rfile = rfile
-        self._sock = sock  # for the environment's time limit
         self._write = write
         self.name = name
         self.env: dict[str, str] = {}
@@ -89,7 +84,7 @@ class AGISession:
 
     @classmethod
     def from_socket(cls, sock: socket.socket, *, name: str = "fastagi") -> AGISession:
-        return cls(sock.makefile("rb"), sock.sendall, name=name, sock=sock)
+        return cls(sock.makefile("rb"), sock.sendall, name=name)
 
     @classmethod
     def from_stdio(cls, *, name: str = "agi") -> AGISession:
@@ -131,42 +126,31 @@ class AGISession:
             self.closed = True
             raise AGIHangup(f"connection closed: {exc}") from None
 
-    def _environment_lines(self, timeout: float | None) -> list[str]:
+    def _environment_lines(self) -> list[str]:
         """The environment's lines up to the blank one, read and decoded in one go (this is per call)."""
         raw: list[bytes] = []
         readline = self._rfile.readline
-        if timeout is not None and self._sock is not None:
-            self._sock.settimeout(timeout)
-            deadline = time.monotonic() + timeout
-        try:
-            for _ in range(MAX_ENV_LINES):
-                try:
-                    line = readline(MAX_LINE + 1)
-                except TimeoutError:
-                    raise AGIProtocolError(f"no complete AGI environment within {timeout:g} s") from None
-                except (OSError, ValueError):
-                    line = b""
-                if not line:
-                    raise AGIHangup("connection closed before the AGI environment ended")
-                if len(line) > MAX_LINE:
-                    raise AGIProtocolError(f"line longer than {MAX_LINE} bytes from Asterisk")
-                if line == b"\n" or line == b"\r\n":
-                    break
-                raw.append(line)
-                if timeout is not None and self._sock is not None:  # the whole block, not each line
-                    self._sock.settimeout(max(0.001, deadline - time.monotonic()))
-            else:
-                raise AGIProtocolError("AGI environment did not end")
-        finally:
-            if timeout is not None and self._sock is not None:
-                self._sock.settimeout(None)
+        for _ in range(MAX_ENV_LINES):
+            try:
+                line = readline(MAX_LINE + 1)
+            except (OSError, ValueError):  # the socket was closed under us (time limit, shutdown)
+                line = b""
+            if not line:
+                raise AGIHangup("connection closed before the AGI environment ended")
+            if len(line) > MAX_LINE:
+                raise AGIProtocolError(f"line longer than {MAX_LINE} bytes from Asterisk")
+            if line == b"\n" or line == b"\r\n":
+                break
+            raw.append(line)
+        else:
+            raise AGIProtocolError("AGI environment did not end")
         lines = b"".join(raw).decode(ENCODING, ERRORS).split("\n")[:-1]
         if log.isEnabledFor(logging.DEBUG):
             for line in lines:
                 log.debug("%s << %s", self.name, line)
         return [line[:-1] if line.endswith("\r") else line for line in lines]
 
-    def read_environment(self, timeout: float | None = None) -> dict[str, str]:
+    def read_environment(self) -> dict[str, str]:
         """Read the ``agi_*`` block up to its blank line: ``env`` without the prefix, ``args`` in order.
 
         Asterisk writes caller-controlled values (caller ID, its name, DNID, RDNIS) raw, so a newline in
@@ -176,10 +160,8 @@ class AGISession:
         before the caller ID is dropped. From the caller ID on, only the next key in the order is
         accepted, so a forged line can at most take the place of the next one; the real one then comes
         a second time, and nothing tells which to believe: AGIProtocolError.
-
-        ``timeout``: seconds the whole block may take to arrive over a socket (AGIProtocolError after).
         """
-        lines = self._environment_lines(timeout)
+        lines = self._environment_lines()
         args: list[str] = []
         position = -1  # the rank of the last key read
         last = ""
