@@ -1,7 +1,8 @@
 """Benchmark: FastAGI ``cid-name`` saturated and at a fixed offered rate, against a local AGI per call.
 
 Run: ``.venv/bin/python benchmarks/agi_bench.py [--seconds 10] [--concurrency 50] [--rate 200]
-[--local-calls 10] [--server-pythonpath DIR]``.
+[--local-calls 10] [--server-pythonpath DIR]``, or ``--steps`` for the server's per-call steps, each
+measured alone in CPU time (where a call's time goes).
 Everything stays on loopback (127.0.0.1). A real ``autoprov agi serve`` process serves a SQLite database
 of 1000 caller names; this process plays Asterisk (each call: connect, the environment, SET VARIABLE
 CALLERID(name) for a number in the table, close) and measures each call end to end:
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import random
 import socket
 import statistics
@@ -28,12 +30,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from autoprov.agi.context import ConnectionPool, SessionDatabase
+from autoprov.agi.scripts.cid_name import lookup_name
+from autoprov.agi.session import AGISession
 from autoprov.agi.tables import CallerName
-from autoprov.agi.testing import fastagi_call, local_call, wait_listening
-from autoprov.config import Settings
+from autoprov.agi.testing import environment, fastagi_call, local_call, wait_listening
+from autoprov.config import Settings, load_settings
 from autoprov.plugins import build_plugin_manager
 from autoprov.site import Site
 
@@ -157,8 +163,10 @@ def open_loop(port: int, rate: float, seconds: float) -> tuple[list[float], int,
     return latencies, failures, lag
 
 
-def local_load(config: Path, calls: int) -> list[float]:
+def local_load(config: Path, calls: int, pythonpath: str | None) -> list[float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPROV_")}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     argv = [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "run", "cid-name"]
     timings = []
     for i in range(calls):
@@ -170,17 +178,82 @@ def local_load(config: Path, calls: int) -> list[float]:
     return timings
 
 
+def cpu_us(fn: Callable[[], object], n: int = 3000) -> float:
+    """CPU microseconds (all threads) per call of ``fn``."""
+    fn()
+    start = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - start) / n * 1e6
+
+
+def steps(workdir: Path) -> None:
+    """The server's per-call steps, each alone, in CPU time: where a call's time goes."""
+    settings = load_settings(workdir / "autoprov.toml")
+    site = Site(settings, build_plugin_manager(load_entry_points=False))
+    pool = ConnectionPool(site.db, max_open=50, query_timeout=2.0)
+    database = SessionDatabase(pool, 2.0)
+    ours, theirs = socket.socketpair()
+    block = environment("cid-name", callerid="5550001", calleridname="Caller 1")
+    jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+    done: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def waiting_thread() -> None:
+        while True:
+            done.put(jobs.get()())
+
+    threading.Thread(target=waiting_thread, daemon=True).start()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def connect() -> None:
+        with socket.create_connection(listener.getsockname()), listener.accept()[0]:
+            pass
+
+    def environment_read() -> None:
+        theirs.sendall(block)
+        AGISession.from_socket(ours).read_environment()
+
+    session = AGISession.from_socket(ours)
+
+    def set_variable() -> None:
+        theirs.sendall(b"200 result=1\n")
+        session.set_variable("CALLERID(name)", "Caller 1")
+        theirs.recv(4096)
+
+    site.db.connect()
+    print("server steps of one call, CPU time each:")
+    for name, fn in [
+        ("TCP connect + accept + close (both ends)", connect),
+        ("start a thread (and join it)", lambda: (t := threading.Thread(target=int), t.start(), t.join())),
+        ("hand a job to a waiting thread", lambda: (jobs.put(int), done.get())),
+        ("read and check the environment", environment_read),
+        ("lend a pooled connection (no query)", lambda: database.run(int)),
+        ("the lookup on an open connection", lambda: lookup_name("5550001")),
+        ("peewee building that query (not done per call)",
+         lambda: CallerName.select(CallerName.name).where(CallerName.number == "x").limit(1).sql()),
+        ("SET VARIABLE and its reply", set_variable),
+    ]:
+        print(f"  {name:50s} {cpu_us(fn):6.0f} us")
+    site.db.close()
+    pool.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each FastAGI load runs")
     parser.add_argument("--concurrency", type=int, default=50, help="callers in the saturated closed loop")
     parser.add_argument("--rate", type=float, default=200.0, help="calls per second offered in the open loop")
     parser.add_argument("--local-calls", type=int, default=10, help="local AGI processes to spawn, one per call")
-    parser.add_argument("--server-pythonpath", default=None, help="PYTHONPATH of the server (another version)")
+    parser.add_argument("--steps", action="store_true", help="only the per-call steps, each alone")
+    parser.add_argument("--server-pythonpath", default=None,
+                        help="PYTHONPATH of the server and the local AGI (another version)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="agi-bench-") as tmp:
         config = prepare(Path(tmp))
+        if args.steps:
+            steps(Path(tmp))
+            return
         port = free_port()
         server = start_server(config, port, args.server_pythonpath)
         try:
@@ -192,7 +265,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(30)
-        local = local_load(config, args.local_calls) if args.local_calls else []
+        local = local_load(config, args.local_calls, args.server_pythonpath) if args.local_calls else []
 
     ms = [x * 1000 for x in latencies]
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, server and load on one host"
