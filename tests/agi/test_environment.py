@@ -101,7 +101,7 @@ def test_a_forged_next_key_is_refused_when_the_real_one_follows() -> None:
         read_env(environment("route", calleridname="M\nagi_callingpres: 0"))
 
 
-def test_hangup_during_the_environment_is_noted() -> None:
-    block = environment("cid-name")
-    session = read_env(b"HANGUP\n" + block)
-    assert session.hung_up and session.script == "cid-name"
+def test_a_hangup_line_in_the_caller_name_is_not_a_hangup() -> None:
+    # Asterisk writes HANGUP only after the environment: inside it, the line is the caller's text.
+    session = read_env(environment("route", calleridname="M\nHANGUP"))
+    assert not session.hung_up and session.continued == {"calleridname"}

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from autoprov.agi.errors import AGIHangup, AGIProtocolError, AGIResultError
 from autoprov.agi.quoting import build_command
-from autoprov.agi.replies import Reply, ReplyReader, is_hangup
+from autoprov.agi.replies import Reply, ReplyReader
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +167,7 @@ class AGISession:
         last = ""
         ignored: list[str] = []
         forged = ""
-        for line in lines:
-            if is_hangup(line):
-                self._saw_hangup()
-                continue
+        for line in lines:  # Asterisk sends HANGUP only after the block: inside it, it is a caller's text
             key, rank = _env_key(line)
             # Before the caller ID any known key may come (the two network keys are FastAGI's only);
             # from it on, Asterisk always sends every key, so only the very next one is Asterisk's.
