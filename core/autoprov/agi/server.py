@@ -46,8 +46,6 @@ ACCEPT_LOG_EVERY = 10.0
 # until Asterisk closes, at most this long: a close with unread data is a reset, which may discard the
 # failure line before Asterisk reads it.
 REFUSED_LINGER = 2.0
-
-
 IDLE_THREAD_KEEP = 30.0  # seconds a thread whose call ended waits for another before it ends
 
 
