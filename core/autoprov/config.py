@@ -109,6 +109,12 @@ class AgiSettings:
     # beyond it waits up to database_timeout, then goes on with a default. Keep below PostgreSQL's
     # max_connections minus what the web workers use.
     max_db_connections: int = 50
+    # FastAGI connections served at once (a thread each); one more is refused with AGISTATUS=FAILURE.
+    max_connections: int = 1000
+    # Seconds a new FastAGI connection has to send its whole environment (Asterisk sends it at once).
+    environment_timeout: float = 5.0
+    # Where ``autoprov agi run`` (a local AGI) logs besides Asterisk's stderr: "syslog" or a file path.
+    log: str = "syslog"
 
 
 @dataclass
@@ -200,6 +206,7 @@ _MINIMUMS = {
     ("agi", "session_timeout"): 1, ("agi", "database_timeout"): 0.01, ("agi", "max_db_connections"): 1,
     ("http", "change_check_interval"): 0, ("http", "render_cache_entries"): 1,
     ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
+    ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 
