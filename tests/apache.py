@@ -115,6 +115,11 @@ class Apache:
 
     def __init__(self, send_with: str = "apache", server_conf: str | None = None, extra: str = "") -> None:
         self.venv = wsgi_venv()
+        if os.geteuid() == 0:
+            check = [str(self.venv / "bin" / "python"), "-c", "import autoprov.web"]
+            if subprocess.run(as_run_user(check), capture_output=True).returncode:
+                raise AssertionError(f"user {RUN_AS} (Apache's, as root) cannot import autoprov from {self.venv}: "
+                                     f"make the checkout {REPO} readable by it (o+rX on every directory above)")
         # Not under pytest's tmp_path: that is private to root, and Apache's user must reach these files.
         self.root = Path(tempfile.mkdtemp(prefix="autoprov-apache-"))
         self.root.chmod(0o755)
