@@ -279,8 +279,8 @@ def slow_clients(args: argparse.Namespace) -> None:
 
 
 def wrk(url: str, seconds: int) -> tuple[float, float]:
-    """(GB/s, requests/s) from ``wrk -t2 -c8``."""
-    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "-H", f"User-Agent: {UA}", url],
+    """(GB/s, requests/s) from ``wrk -t2 -c8``; any error or non-200 answer stops the benchmark."""
+    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "--timeout", "30s", "-H", f"User-Agent: {UA}", url],
                          capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     value, unit = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out).groups()
