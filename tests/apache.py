@@ -30,13 +30,13 @@ MODULES = [
     "mpm_event", "authz_core", "authz_host", "alias", "mime", "reqtimeout", "socache_shmcb", "ssl",
     "wsgi",
 ]
-PACKAGES = "apache2 libapache2-mod-wsgi-py3 python3-venv"
+PACKAGES = "apache2 libapache2-mod-wsgi-py3 python3-venv openssl"
 
 
 def missing() -> str | None:
     """Why a real Apache with mod_wsgi cannot run here, or None."""
     needed = [APACHE, SYSTEM_PYTHON, *(MODULE_DIR / f"mod_{m}.so" for m in MODULES)]
-    absent = [str(p) for p in needed if not p.exists()]
+    absent = [str(p) for p in needed if not p.exists()] + ([] if shutil.which("openssl") else ["openssl"])
     if absent:
         return f"not installed: {', '.join(absent)} (apt-get install {PACKAGES})"
     if subprocess.run([SYSTEM_PYTHON, "-c", "import ensurepip"], capture_output=True).returncode:

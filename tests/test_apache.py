@@ -155,6 +155,16 @@ def test_firmware_validators_come_from_the_file_apache_sends(apache):
     assert (head.status_code, head.headers["Content-Length"], head.content) == (200, "4096", b"")
 
 
+def test_a_link_inside_the_model_directory_is_served(apache):
+    """autoprov follows it (the part-numbered image name); Apache is sent to its target, not the link."""
+    firmware = apache.firmware / MODEL
+    link = firmware / "2345-12200-001.sip.ld"
+    if not link.is_symlink():
+        link.symlink_to(firmware / "sip.ld")
+    r = requests.get(f"{apache.url}/prov/{MODEL}/{link.name}", headers=BOOT, timeout=30)
+    assert r.status_code == 200 and r.content == (firmware / "sip.ld").read_bytes()
+
+
 def raw_get(port: int, target: str) -> bytes:
     """A request exactly as written (no client library tidying the path); the status line back."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
