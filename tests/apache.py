@@ -231,6 +231,13 @@ Include {self.root}/autoprov.conf
                 parts.append(f"--- {name}\n{path.read_text(errors='replace')[-20000:]}")
         return "\n".join(parts)
 
+    def daemon_connections(self) -> int:
+        """Requests Apache's workers have handed to the mod_wsgi daemons (connected to their sockets)."""
+        prefix = f"{self.root}/run/wsgi."
+        rows = (line.split() for line in Path("/proc/net/unix").read_text().splitlines()[1:])
+        # 02: waiting for a daemon thread to accept it, 03: accepted (01 is a listening socket)
+        return sum(1 for row in rows if len(row) == 8 and row[5] in ("02", "03") and row[7].startswith(prefix))
+
     def access_log(self) -> list[str]:
         return (self.root / "logs" / "autoprov-access.log").read_text().splitlines()
 

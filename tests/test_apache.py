@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -218,7 +219,34 @@ def test_phones_are_served_while_slow_clients_hold_connections(apache):
         for s in slow:
             s.close()
     # And Apache cuts such a client off on its own (408), freeing the thread it held.
+    # (Runs last in this test: it waits for mod_reqtimeout's 5 s.)
     with socket.create_connection(("127.0.0.1", apache.port), timeout=60) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+
+
+def test_phones_are_served_while_slow_uploads_hold_python_threads(apache):
+    """A body reaches the daemon as it arrives, so a slow upload holds a Python thread; 40 of them (more
+    than the 30 threads that serve phones) must only hold the upload processes' threads."""
+    uploads: list[socket.socket] = []
+    try:
+        for i in range(40):
+            s = socket.create_connection(("127.0.0.1", apache.port), timeout=10)
+            s.sendall(f"PUT /prov/{MODEL}/logs/0004f2ee{i:04x}-app.log HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      f"User-Agent: {APP['User-Agent']}\r\nContent-Length: 1000000\r\n\r\n".encode()
+                      + b"".join(log_lines(10)))
+            uploads.append(s)
+        deadline = time.monotonic() + 30
+        while apache.daemon_connections() < len(uploads):  # every upload is with the daemons now
+            assert time.monotonic() < deadline, f"{apache.daemon_connections()} uploads reached the daemons"
+            time.sleep(0.05)
+        r = requests.get(f"{apache.url}/prov/{MODEL}/{MAC}-phone.cfg", headers=APP, timeout=(10, 10))
+        assert r.status_code == 200 and b"pw-1001" in r.content
+        for s in uploads:  # still waiting for the rest of their bodies
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                s.recv(1)
+    finally:
+        for s in uploads:
+            s.close()
