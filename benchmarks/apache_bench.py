@@ -1,6 +1,7 @@
 """Benchmark: the production set-up (Apache with mod_wsgi, deploy/apache) under slow clients, and firmware rates.
 
     .venv/bin/python benchmarks/apache_bench.py slow [--idle 1000] [--slowloris 1000] [--seconds 30]
+                                                     [--servers apache,debian,serve]
     .venv/bin/python benchmarks/apache_bench.py firmware [--mib 20] [--rounds 3] [--seconds 10]
 
 slow: for each server in turn (Apache as deploy/apache configures it; the same Apache with Debian's default
@@ -258,8 +259,10 @@ def slow_clients(args: argparse.Namespace) -> None:
               f"{attack.closed_by_server} closed by the server, {attack.connect_failures} connects failed; "
               f"server memory {memory:.0f} MiB", flush=True)
 
-    for label, server_conf in (("Apache, deploy/apache settings", None),
-                               ("Apache, Debian's default MPM and reqtimeout", DEBIAN_DEFAULTS)):
+    for key, label, server_conf in (("apache", "Apache, deploy/apache settings", None),
+                                    ("debian", "Apache, Debian's default MPM and reqtimeout", DEBIAN_DEFAULTS)):
+        if key not in args.servers:
+            continue
         apache = Apache(server_conf=server_conf)
         try:
             populate(apache)
@@ -267,6 +270,8 @@ def slow_clients(args: argparse.Namespace) -> None:
             measure(label, apache.port, lambda a=apache: process_tree(a.proc.pid))
         finally:
             apache.remove()
+    if "serve" not in args.servers:
+        return
     tmp = Path(tempfile.mkdtemp(prefix="autoprov-bench-serve-"))
     try:
         proc, port = serve_gunicorn(tmp / "serve", tmp)
@@ -350,6 +355,7 @@ def main() -> None:
     slow.add_argument("--slowloris", type=int, default=1000)
     slow.add_argument("--seconds", type=int, default=30)
     slow.add_argument("--baseline", type=int, default=10)
+    slow.add_argument("--servers", default="apache,debian,serve", help="of apache, debian, serve")
     fw = sub.add_parser("firmware")
     fw.add_argument("--mib", type=int, default=20)
     fw.add_argument("--rounds", type=int, default=3)
