@@ -86,6 +86,11 @@ class PollingSettings:
 class FirmwareSettings:
     # One directory per model below this root (``<root>/polycom_ip330/sip.ld``), unless a model says otherwise.
     root: str = "var/firmware"
+    # Who sends an image's bytes once autoprov has chosen the file: "app" (the WSGI server streams them) or
+    # "apache" (under mod_wsgi daemon mode, Apache serves the file itself from an Alias of the root at
+    # ``apache_alias``; see deploy/apache/autoprov.conf). Elsewhere "apache" streams as "app" does.
+    send_with: str = "app"
+    apache_alias: str = "/autoprov-firmware/"
 
 
 @dataclass
@@ -238,6 +243,11 @@ def validate(s: Settings) -> None:
     for key in ("time", "time_random_end"):
         if not _HHMM.match(getattr(s.polling, key)):
             raise ConfigError(f"polling.{key}: must be HH:MM")
+    if s.firmware.send_with not in ("app", "apache"):
+        raise ConfigError("firmware.send_with: must be app or apache")
+    if not re.fullmatch(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/", s.firmware.apache_alias):
+        raise ConfigError(f"firmware.apache_alias: must be a URL path such as /autoprov-firmware/, got "
+                          f"{s.firmware.apache_alias!r}")
     if s.sip.transport not in ("UDPOnly", "TCPOnly", "TLS", "DNSnaptr"):
         raise ConfigError("sip.transport: must be UDPOnly, TCPOnly, TLS or DNSnaptr")
     from autoprov.timezones import zone_rule

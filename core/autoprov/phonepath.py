@@ -155,7 +155,7 @@ def _firmware(model: DeviceModel, request: Request, filename: str) -> Response:
     path = resolve(model.firmware_dir, filename)
     if path is None:
         return plain(404, f"{filename} is not in {model.name}'s firmware directory")
-    return serve(request, path)
+    return serve(request, path, model.settings.firmware)
 
 
 @hookimpl
