@@ -53,6 +53,8 @@ class HttpSettings:
     sighting_flush_interval: float = 2.0
     # Distinct phones a sighting buffer holds between two writes; more are counted and dropped.
     sighting_buffer_limit: int = 10000
+    # A line per request on standard output (`autoprov serve`); phones' requests are sightings either way.
+    access_log: bool = False
     # Seconds requests in progress get to finish when `autoprov serve` is told to stop (SIGTERM).
     shutdown_timeout: int = 5
 
