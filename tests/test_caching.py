@@ -17,7 +17,7 @@ from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.revision import ChangeCounter
 from autoprov.tables import Sighting
-from tests.conftest import autoprov, free_port, running_server, write_config
+from tests.conftest import LoopbackClient, autoprov, free_port, running_server, write_config
 from tests.phones import headers
 
 MODEL = "polycom_ip330"
@@ -129,13 +129,12 @@ def test_two_servers_serve_a_change_made_through_the_cli_within_the_bound(tmp_pa
 
 def test_sightings_are_written_off_the_request_path(site, phone):
     """A request only adds to the buffer; the writer thread stores it, and what is pending at close is kept."""
-    from werkzeug.test import Client
 
     from autoprov.web import create_app
 
     site.settings.http.sighting_flush_interval = 30  # the writer thread will not run during this test
     site.__dict__.pop("sightings", None)
-    client = Client(create_app(site))
+    client = LoopbackClient(create_app(site))
     for _ in range(3):
         assert client.get(PATH, headers=IP330).status_code == 200
     with site.db.connection_context():

@@ -22,6 +22,10 @@ from urllib.parse import urlsplit
 
 DEFAULT_CONFIG_PATH = Path("/etc/autoprov/autoprov.toml")
 
+# RFC 1918, loopback, link-local, carrier-grade NAT, and IPv6 unique-local, link-local and loopback.
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+                    "100.64.0.0/10", "fc00::/7", "fe80::/10", "::1/128")
+
 
 class ConfigError(ValueError):
     """The configuration file or an override is invalid; the message names the setting."""
@@ -42,8 +46,11 @@ class HttpSettings:
     threads: int = 8
     # Seconds a phone is told to wait when the database is down.
     retry_after: int = 30
-    # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg); empty: any client.
-    secrets_allowed_from: list[str] = field(default_factory=list)
+    # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg) and the phones' own
+    # overrides and contacts. Safe by default: private, loopback and link-local networks only (a server
+    # reachable from the internet does not hand secrets to it); ["0.0.0.0/0", "::/0"] admits anyone, and an
+    # empty list no one.
+    secrets_allowed_from: list[str] = field(default_factory=lambda: list(PRIVATE_NETWORKS))
     # Seconds between two reads of the database's change counter: a change made anywhere (another process,
     # another server) is served within this bound. 0: read it on every request that uses a cached render.
     change_check_interval: float = 1.0
@@ -146,8 +153,6 @@ class Settings:
 
     def may_fetch_secrets(self, address: str | None) -> bool:
         """Whether a client at ``address`` may fetch files that hold SIP passwords."""
-        if not self.http.secrets_allowed_from:
-            return True
         try:
             ip = ipaddress.ip_address(address or "")
         except ValueError:
