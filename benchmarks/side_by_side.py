@@ -104,7 +104,7 @@ class Bench:
         self.next_extension += 1
         return {
             "extension": number,
-            "secret": "%032x" % self.rng.getrandbits(128),
+            "secret": f"{self.rng.getrandbits(128):032x}",
             "first_name": self.rng.choice(FIRST),
             "last_name": self.rng.choice(LAST),
             "mailbox": number if self.rng.random() < 0.3 else "",
