@@ -168,7 +168,7 @@ MaxConnectionsPerChild 0
 
 
 def start_apache(procs: Processes, name: str, root: Path, docroot: Path, mpm: str, extra: str = "",
-                 ready_path: str = "/") -> tuple[int, subprocess.Popen]:
+                 ready_path: str = "/", access_log: bool = True) -> tuple[int, subprocess.Popen]:
     """A private Apache (``apache2 -f ROOT/httpd.conf -DFOREGROUND``) with Debian's MPM defaults for ``mpm``
     (``PREFORK`` or ``EVENT``) and ``extra`` directives; returns its port once ``ready_path`` answers."""
     if shutil.which("apache2") is None:
@@ -185,6 +185,7 @@ def start_apache(procs: Processes, name: str, root: Path, docroot: Path, mpm: st
         USER=f"User {user}\nGroup {user}" if user else "",
         MPM=fill(mpm, MODULES=APACHE_MODULES) + extra,
         MODULES=APACHE_MODULES,
+        ACCESS_LOG=f'CustomLog "{root}/logs/access.log" combined' if access_log else "",
     )
     (root / "httpd.conf").write_text(conf)
     log = root / "logs" / "console.log"
