@@ -8,7 +8,10 @@ Werkzeug's Request/Response as autoprov answers) served by:
     gthread 2x8    gunicorn -k gthread, 2 workers x 8 threads (what ``autoprov serve`` runs)
     sync 2, sync 4 gunicorn -k sync with 2 and 4 workers
     waitress       waitress-serve, one process, its default 4 threads (``pip install waitress`` in the venv)
+    waitress 1000  the same with --connection-limit=1000 (the default, 100, is what 200 slow clients exceed)
     mod_wsgi 2x8   Apache event MPM, mod_wsgi daemon mode, 2 processes x 8 threads
+    mod_wsgi 2x8 400  the same with MaxRequestWorkers 400 (Debian's 150 is what 200 slow clients exceed:
+                   a connection still sending its request holds a worker thread until mod_reqtimeout, 20 s)
     static         Apache event MPM sending the same bytes as a file (the ceiling)
 
 No access log anywhere. Each round runs ``wrk -t2 -c32 -dDs`` against every server in turn (after a 2 s
@@ -44,7 +47,8 @@ from harness import (
     wait_for,
 )
 
-NAMES = ("gthread 2x8", "sync 2", "sync 4", "waitress", "mod_wsgi 2x8", "static")
+NAMES = ("gthread 2x8", "sync 2", "sync 4", "waitress", "waitress 1000", "mod_wsgi 2x8", "mod_wsgi 2x8 400",
+         "static")
 
 
 def site_packages() -> Path:
@@ -56,7 +60,7 @@ def site_packages() -> Path:
 
 def start(name: str, procs: Processes, tmp: Path) -> int:
     """Start server ``name`` on a free loopback port; return the port once it answers."""
-    if name in ("mod_wsgi 2x8", "static"):
+    if name.startswith("mod_wsgi") or name == "static":
         root = tmp / name.replace(" ", "_")
         docroot = root / "docroot"
         docroot.mkdir(parents=True)
@@ -74,6 +78,8 @@ def start(name: str, procs: Processes, tmp: Path) -> int:
                 f"WSGIScriptAlias /phone.cfg {FILES}/trivial_app.py\n"
                 f"<Directory {FILES}>\n    Require all granted\n</Directory>\n"
             )
+            if name.endswith(" 400"):
+                extra += "MaxRequestWorkers 400\n"
         port, _ = start_apache(procs, name, root, docroot, EVENT, extra, ready_path="/phone.cfg",
                                access_log=False)
         return port
@@ -85,6 +91,8 @@ def start(name: str, procs: Processes, tmp: Path) -> int:
         "sync 2": [*gunicorn, "-k", "sync", "-w", "2", "trivial_app:app"],
         "sync 4": [*gunicorn, "-k", "sync", "-w", "4", "trivial_app:app"],
         "waitress": [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}", "trivial_app:app"],
+        "waitress 1000": [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}",
+                          "--connection-limit=1000", "trivial_app:app"],
     }[name]
     log = tmp / f"{name.replace(' ', '_')}.log"
     proc = procs.start(name, argv, log, cwd=FILES)
@@ -135,12 +143,12 @@ def main() -> None:
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     if unknown := set(names) - set(NAMES):
         ap.error(f"--only: unknown {sorted(unknown)}")
-    if "waitress" in names:
-        try:
-            import waitress  # noqa: F401
-        except ImportError:
-            names.remove("waitress")
+    try:
+        import waitress  # noqa: F401
+    except ImportError:
+        if any(n.startswith("waitress") for n in names):
             print("waitress is not installed in this venv (pip install waitress): skipped")
+        names = [n for n in names if not n.startswith("waitress")]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
 
