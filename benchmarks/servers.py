@@ -43,6 +43,7 @@ from harness import (
     machine_note,
     median_result,
     run_wrk,
+    set_nice,
     start_apache,
     wait_for,
 )
@@ -139,7 +140,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--slow", default="20,200", help="slowloris connections, each count in turn")
     ap.add_argument("--only", default=",".join(NAMES), help=f"comma-separated, of: {', '.join(NAMES)}")
+    ap.add_argument("--nice", type=int, default=0, help="run the servers and wrk under nice -n N (see harness)")
     args = ap.parse_args()
+    set_nice(args.nice)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     if unknown := set(names) - set(NAMES):
         ap.error(f"--only: unknown {sorted(unknown)}")
@@ -186,7 +189,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\nMedian of {args.rounds} interleaved rounds, wrk -t2 -c32 -d{args.duration}s, loopback, same app; "
-          f"load average at the end {os.getloadavg()[0]:.2f}\n")
+          f"load average at the end {os.getloadavg()[0]:.2f}"
+          + (f"; servers and wrk under nice -n {args.nice}" if args.nice else "") + "\n")
     print("| server | req/s | p50 | p99 | " + " | ".join(f"a request, 3 times, with {n} slowloris connections open"
                                                      for n in counts) + " |")
     print("|---|---|---|---|" + "---|" * len(counts))

@@ -58,6 +58,7 @@ from harness import (
     median_result,
     php_module,
     run_wrk,
+    set_nice,
     share_with_web_user,
     start_apache,
     wait_for,
@@ -281,6 +282,8 @@ def fill_php(db: Path) -> str:
 def cell(r: WrkResult | None, latency: bool = False) -> str:
     if r is None:
         return "-"
+    if r.requests == 0:
+        return "no request completed"
     errors = f", {r.bad_status} non-2xx/3xx" if r.bad_status else ""
     errors += f", {r.socket_errors} socket errors" if r.socket_errors else ""
     if latency:
@@ -331,7 +334,9 @@ def main() -> None:
     ap.add_argument("--max-minutes", type=float, default=40.0, help="stop measuring after this long")
     ap.add_argument("--json", type=Path, help="also write every round's figures here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
+    ap.add_argument("--nice", type=int, default=0, help="run the servers and wrk under nice -n N (see harness)")
     args = ap.parse_args()
+    set_nice(args.nice)
     works = [w.strip() for w in args.only.split(",") if w.strip()]
     if unknown := set(works) - set(WORK):
         ap.error(f"--only: unknown {sorted(unknown)}; choose from {', '.join(WORK)}")
@@ -380,7 +385,7 @@ def main() -> None:
     minutes = (time.monotonic() - started) / 60
     print(f"\nMedian of {args.rounds} interleaved rounds ({args.duration:g} s each, after a {args.warmup:g} s "
           f"warm-up), {args.phones} phones, SQLite, loopback; {minutes:.1f} minutes; load average at the end "
-          f"{os.getloadavg()[0]:.2f}.")
+          f"{os.getloadavg()[0]:.2f}" + (f"; servers and wrk under nice -n {args.nice}." if args.nice else "."))
     for n in bench.notes:
         print(f"- {n}")
     print()
