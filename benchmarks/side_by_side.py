@@ -91,6 +91,7 @@ class Bench:
         self.env = dict(os.environ)
         self.results: dict[str, dict[str, list[WrkResult]]] = {}
         self.notes: list[str] = []
+        self.peak_load = 0.0
 
     # --- the database ------------------------------------------------------------------------
     def autoprov(self, *argv: str) -> str:
@@ -266,6 +267,7 @@ class Bench:
                         run_wrk(port, path, t, c, self.args.warmup, macs, headers)
                     r = run_wrk(port, path, t, c, self.args.duration, macs, headers)
                     self.results.setdefault(work, {}).setdefault(label, []).append(r)
+                    self.peak_load = max(self.peak_load, os.getloadavg()[0])
                     print(f"  round {rnd} {work:8} {label:13} {r.rps:9.0f} req/s  p50 {r.p50_ms:8.2f} ms  "
                           f"p99 {r.p99_ms:8.2f} ms  bad status {r.bad_status}, socket errors "
                           f"{r.socket_errors}  load {os.getloadavg()[0]:.2f}", flush=True)
@@ -386,6 +388,10 @@ def main() -> None:
     print(f"\nMedian of {args.rounds} interleaved rounds ({args.duration:g} s each, after a {args.warmup:g} s "
           f"warm-up), {args.phones} phones, SQLite, loopback; {minutes:.1f} minutes; load average at the end "
           f"{os.getloadavg()[0]:.2f}" + (f"; servers and wrk under nice -n {args.nice}." if args.nice else "."))
+    busy = max(os.getloadavg()[1], bench.peak_load)
+    if busy > 2 * (os.cpu_count() or 1):
+        bench.notes.append(f"the machine was busy (load average up to {busy:.1f} on {os.cpu_count()} CPUs): "
+                           "other work shared the cores, so compare the ratios of one sitting, not absolutes")
     for n in bench.notes:
         print(f"- {n}")
     print()
