@@ -217,7 +217,7 @@ def _rom_version(name: str, spec: Spec) -> tuple[int, ...] | None:
     return version
 
 
-_BREAKS = re.compile(r"\s+")
+_BREAKS = re.compile("[\t\n\v\f\r\x85\u2028\u2029]+")
 
 
 def _one_line(text: str) -> str:
