@@ -49,6 +49,7 @@ _LINE_BREAKS = re.compile(r"[\t\r\n]+")
 class GrandstreamModel(DeviceModel):
     vendor = "Grandstream"
     mac_ouis = GRANDSTREAM_OUIS
+    check_sync_event = "check-sync"  # what wazo-provd sends Grandstreams to re-provision
 
     def __init__(self, settings: Settings, plugin_settings: object, name: str, label: str, token: str,
                  line_count: int) -> None:
