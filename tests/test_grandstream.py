@@ -212,6 +212,14 @@ def test_hostile_names_round_trip_or_are_refused_at_the_door(site, client, db, n
     assert [c.findtext("FirstName") for c in book.iter("Contact")] == [name.strip()]
 
 
+@pytest.mark.parametrize("name", ["bell\x07", "esc\x1b[2J", "end\ufffe", "nul-free\x7f"])
+def test_characters_the_file_cannot_carry_are_refused(site, db, name):
+    admin.add_extension(ExtensionData("1001", "pw", last_name=name))
+    with pytest.raises(AdminError, match="control character") as info:
+        admin.add_phone(site, MAC, "grandstream_gxp2160", ["1001"])
+    assert info.value.field == "last_name"
+
+
 def test_phonebook_folds_line_breaks_of_extensions_on_no_grandstream(client, db):
     admin.add_extension(ExtensionData("1001", "pw", first_name="two\nlines\r\nand\ttab", last_name=" <&> "))
     book = ET.fromstring(client.get("/prov/grandstream_gxp2160/phonebook.xml", headers=GXP2160).data)

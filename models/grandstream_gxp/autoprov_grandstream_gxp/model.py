@@ -135,7 +135,7 @@ class GrandstreamModel(DeviceModel):
         for line in phone.lines:
             # Names go into the SIP From header and the account's line key: no line breaks, no control codes.
             for field, value in (("first_name", line.first_name), ("last_name", line.last_name)):
-                if any(unicodedata.category(c) == "Cc" for c in value):
+                if any(_cannot_carry(c) for c in value):
                     refusals.append(Refusal(field, f"line {line.index} ({line.user_id}): a {self.label} cannot "
                                                    "show a line break, tab or control character in a name"))
         zone = phone.time_zone or self.settings.time.time_zone
@@ -143,6 +143,11 @@ class GrandstreamModel(DeviceModel):
             refusals.append(Refusal("time_zone", f"{zone} does not fit in the phone's {pvalues.CUSTOM_TIME_ZONE_LIMIT}"
                                                  "-character time zone setting"))
         return refusals
+
+
+def _cannot_carry(c: str) -> bool:
+    """A control character, or one XML cannot hold at all (it would be dropped, changing the name)."""
+    return unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff"
 
 
 def _one_line(text: str) -> str:
