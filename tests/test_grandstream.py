@@ -12,7 +12,7 @@ from autoprov.provisioning import admin, csv_import
 from autoprov.provisioning.admin import AdminError, ExtensionData
 from autoprov.tables import Extension, Sighting
 from tests.conftest import free_port, running_server, write_config
-from tests.test_database_down import down_client
+from tests.test_database_down import database_unavailable, down_client
 from tests.test_hostile import HOSTILE
 
 MAC = "000b82aabbcc"
@@ -256,3 +256,17 @@ def test_database_down_is_503_never_a_partial_config(tmp_path):
     # The files the phone falls back through need no database.
     assert client.get(f"/cfg{MAC}", headers=GXP2160).status_code == 404
     assert client.get("/cfg.xml", headers=GXP2160).status_code == 200
+
+
+def test_database_lost_under_a_running_server(tmp_path, site, server):
+    with site.db.connection_context():
+        add_ada_and_bob(site)
+    ok = requests.get(f"{server}/cfg{MAC}.xml", headers=GXP2160, timeout=10)
+    assert ok.status_code == 200
+    with database_unavailable(site, tmp_path):
+        for _ in range(6):  # both workers, several threads
+            r = requests.get(f"{server}/cfg{MAC}.xml", headers=GXP2160, timeout=10)
+            assert (r.status_code, r.headers.get("Retry-After")) == (503, "30")
+            assert b"<P34>" not in r.content
+        assert requests.get(f"{server}/cfg{MAC}", headers=GXP2160, timeout=10).status_code == 404
+    assert requests.get(f"{server}/cfg{MAC}.xml", headers=GXP2160, timeout=10).content == ok.content

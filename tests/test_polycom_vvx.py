@@ -13,7 +13,7 @@ from autoprov.provisioning import admin, csv_import
 from autoprov.provisioning.admin import AdminError, ExtensionData
 from autoprov.tables import Extension, Sighting
 from tests.conftest import free_port, running_server, write_config
-from tests.test_database_down import down_client
+from tests.test_database_down import database_unavailable, down_client
 from tests.test_hostile import HOSTILE
 
 MAC = "0004f2aabbcc"
@@ -190,3 +190,17 @@ def test_database_down_is_503_never_a_partial_config(tmp_path):
     assert (r.status_code, r.headers["Retry-After"]) == (503, "17")
     assert client.get(f"/{MAC}.cfg", headers=VVX410).status_code == 404
     assert client.get("/000000000000.cfg", headers=VVX410).status_code == 200
+
+
+def test_database_lost_under_a_running_server(tmp_path, site, server):
+    with site.db.connection_context():
+        twelve_lines(site)
+    url = f"{server}/prov/polycom_vvx410/{MAC}-phone.cfg"
+    ok = requests.get(url, headers=VVX410, timeout=10)
+    assert ok.status_code == 200
+    with database_unavailable(site, tmp_path):
+        for _ in range(6):  # both workers, several threads
+            r = requests.get(url, headers=VVX410, timeout=10)
+            assert (r.status_code, r.headers.get("Retry-After")) == (503, "30")
+            assert b"reg.1" not in r.content
+    assert requests.get(url, headers=VVX410, timeout=10).content == ok.content
