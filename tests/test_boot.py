@@ -82,14 +82,14 @@ def test_user_agent_matching_is_by_model_token(site):
 
 
 def test_unknown_or_missing_user_agent_is_a_plain_404_and_a_sighting(client, db):
-    r = client.get("/000000000000.cfg", headers={"User-Agent": "FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430"})
+    r = client.get("/000000000000.cfg", headers={"User-Agent": "FileTransport PolycomVVX-VVX_1500-UA/5.9.0.9373"})
     assert r.status_code == 404
     assert r.mimetype == "text/plain"
-    assert b"VVX_400" in r.data
+    assert b"VVX_1500" in r.data
     r = client.get("/000000000000.cfg")
     assert r.status_code == 404
     seen = {s.user_agent: s for s in sightings()}
-    assert seen["FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430"].problem
+    assert seen["FileTransport PolycomVVX-VVX_1500-UA/5.9.0.9373"].problem
     assert "" in seen
 
 
