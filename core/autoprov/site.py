@@ -123,11 +123,7 @@ class Site:
     def _claims(self) -> _Claims:
         claims = _Claims()
         for model in self.models.values():
-            try:
-                rules = tuple(model.files())
-            except Exception as exc:
-                self.plugins.report_broken(model.name, "files", exc)
-                continue
+            rules = self.files_of(model)
             claims.root += [(model, r) for r in rules if r.where == "root"]
             claims.model[model.name] = [r for r in rules if r.where == "model"]
         # Exact names before patterns: "000000000000-directory.xml" is not the {mac} of "{mac}-directory.xml".
@@ -135,6 +131,14 @@ class Site:
         for rules in claims.model.values():
             rules.sort(key=lambda r: r.per_phone)
         return claims
+
+    def files_of(self, model: DeviceModel) -> tuple[FileRule, ...]:
+        """``model.files()``; a model whose ``files`` raises is reported broken and answers no file."""
+        try:
+            return tuple(model.files())
+        except Exception as exc:
+            self.plugins.report_broken(model.name, "files", exc)
+            return ()
 
     # --- Identification ----------------------------------------------------------------------------------
     def identify(self, user_agent: str) -> tuple[DeviceModel | None, Identity | None]:

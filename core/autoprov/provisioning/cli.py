@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import peewee
 
 from autoprov import hookimpl
 from autoprov.cli import LazySite, one_line, pass_site
-from autoprov.db import redact_url, sqlite_path
+from autoprov.db import is_unavailable, redact_url, sqlite_path
 from autoprov.devices import GENERATED, PHONE, ROOT
 from autoprov.mac import format_mac
 from autoprov.phones import phone_view
@@ -16,6 +17,9 @@ from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.site import Site
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting
+
+# Distinct User-Agents `autoprov models` scores again to find ties (a fleet has a few dozen).
+SCORED_USER_AGENTS = 1000
 
 
 @click.command()
@@ -59,7 +63,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 @click.command()
 @pass_site
 def models(site: Site) -> None:
-    """Installed model plugins: User-Agent tokens, lines, firmware directory and files present."""
+    """Installed model plugins: User-Agent tokens, lines, firmware directory and files present; ties between
+    models (the User-Agents seen so far are scored again, so a tie shows here, not only in the server's log)
+    and broken plugins."""
+    for user_agent in _seen_user_agents(site):
+        site.identify(user_agent)
     for model in site.models.values():
         click.echo(f"{model.name}: {model.label} ({model.vendor})")
         click.echo(f"  user-agent tokens: {', '.join(model.user_agent_tokens)}")
@@ -68,7 +76,7 @@ def models(site: Site) -> None:
         click.echo(f"  lines: {model.line_count}")
         if model.mac_ouis:
             click.echo(f"  MAC prefixes: {', '.join(model.mac_ouis)}")
-        for rule in model.files():
+        for rule in site.files_of(model):
             where = "/" if rule.where == ROOT else model.base_path
             flags = " (secret)" if rule.secret else ""
             click.echo(f"  file {where}{rule.shape}: {rule.role}{flags}")
@@ -82,6 +90,18 @@ def models(site: Site) -> None:
         click.echo(f"BROKEN {broken.name} ({broken.value}): {broken.error}")
     if not site.models:
         click.echo("no device models installed (pip install autoprov-polycom-ip330, ...)")
+
+
+def _seen_user_agents(site: Site) -> list[str]:
+    """Distinct User-Agents in the sightings; none before `autoprov init` or with the database down."""
+    seen = Sighting.select(Sighting.user_agent).distinct().order_by(Sighting.user_agent).limit(SCORED_USER_AGENTS)
+    try:
+        with site.db.atomic():  # PostgreSQL: a failed query must not poison the connection for what follows
+            return [ua for (ua,) in seen.tuples()]
+    except peewee.PeeweeException as exc:
+        if not is_unavailable(exc):
+            raise
+        return []
 
 
 @click.group()
@@ -257,13 +277,18 @@ def render(site: Site, mac: str, which: str | None) -> None:
     model = site.models.get(p.model)
     if model is None:
         raise click.ClickException(f"phone {p.mac} is a {p.model}, which is not installed")
-    rules = [r for r in model.files() if (r.role == PHONE if which is None else r.pattern == which and
-                                          r.role in (PHONE, GENERATED))]
+    declared = site.files_of(model)
+    rules = [r for r in declared if (r.role == PHONE if which is None else r.pattern == which and
+                                     r.role in (PHONE, GENERATED))]
     if not rules:
-        names = ", ".join(r.pattern for r in model.files() if r.role in (PHONE, GENERATED))
+        names = ", ".join(r.pattern for r in declared if r.role in (PHONE, GENERATED))
         raise click.ClickException(f"{model.name} generates no file {which!r} (it generates: {names})")
     rule = rules[0]
-    body = model.render(rule, phone_view(p, site.settings) if rule.role == PHONE else None)
+    try:
+        body = model.render(rule, phone_view(p, site.settings) if rule.role == PHONE else None)
+    except Exception as exc:  # the plugin's bug, in one line: the phone gets a 500 and a sighting for it
+        raise click.ClickException(one_line(f"{model.name} failed to render {rule.pattern}: "
+                                            f"{type(exc).__name__}: {exc}")) from None
     click.echo(body.decode("utf-8"), nl=False)
 
 
