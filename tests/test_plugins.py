@@ -32,6 +32,7 @@ from autoprov.agi.testing import local_call
 from autoprov.cli import build_cli
 from autoprov.config import ConfigError, Settings
 from autoprov.devices import GENERATED, PHONE, ROOT, DeviceModel, FileRule, Identity, ModelPlugin, Support
+from autoprov.phonefiles.tables import LogLine
 from autoprov.plugins import build_plugin_manager
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
@@ -1157,3 +1158,34 @@ def test_two_sites_in_one_process_share_no_models_or_database(settings, tmp_path
     with two.activated(), two.db.connection_context():
         assert Sighting.get(Sighting.mac == "0004f2000331").problem == ""
         assert Sighting.get(Sighting.mac == "0004f2000330").problem == "not in the database"
+
+
+def test_model_upload_and_directory_methods_that_raise_are_isolated(sites, settings, acme):
+    """parse_log_line raising: the upload is stored all the same, its lines unparsed; render_directory raising:
+    a clean 500 and a sighting, and the other models' directories are served."""
+
+    class BadLogs(acme.AcmeA100):
+        def parse_log_line(self, text, uploaded):
+            raise ValueError("parse_log_line exploded")
+
+    class BadDirectory(PolycomModel):
+        def render_directory(self, entries):
+            raise ValueError("render_directory exploded")
+
+    site = sites(settings, acme=ModelPlugin(BadLogs), baddir=ModelPlugin(
+        BadDirectory, name="polycom_baddir", label="Bad directory", user_agent_tokens=("BADDIR",), line_count=1,
+        part_number="0000-00000-000"))
+    with site.db.connection_context():
+        admin.add_extension(ExtensionData("1001", "pw", first_name="Ada"))
+    client = PhoneClient(site)
+    upload = b"12.503 [sip] registered 1001\nplain\n"
+    put = client.put("/acme-00aace001234-boot.log", data=upload, headers={"User-Agent": ACME_UA})
+    assert (put.status_code, put.text) == (200, f"stored 2 line(s); 00aace001234-boot.log is {len(upload)} bytes\n")
+    bad = client.get("/prov/polycom_baddir/000000000000-directory.xml", headers={"User-Agent": "X BADDIR"})
+    assert bad.status_code == 500 and bad.mimetype == "text/plain" and "render_directory exploded" in bad.text
+    good = client.get("/prov/polycom_ip330/000000000000-directory.xml", headers=headers("polycom_ip330"))
+    assert good.status_code == 200 and b"<fn>Ada</fn>" in good.data
+    assert {("acme_a100", "parse_log_line"), ("polycom_baddir", "render_directory")} <= broken_hooks(site)
+    with site.db.connection_context():
+        lines = [(row.parsed, row.message) for row in LogLine.select().order_by(LogLine.id)]
+    assert lines == [(False, "12.503 [sip] registered 1001"), (False, "plain")]
