@@ -1189,3 +1189,44 @@ def test_model_upload_and_directory_methods_that_raise_are_isolated(sites, setti
     with site.db.connection_context():
         lines = [(row.parsed, row.message) for row in LogLine.select().order_by(LogLine.id)]
     assert lines == [(False, "12.503 [sip] registered 1001"), (False, "plain")]
+
+
+def test_plugin_handlers_that_raise_answer_a_clean_500(sites, tmp_path, acme, caplog):
+    """A plugin's route or file handler raising at request time: one plain line for the client (no traceback
+    page), the traceback in the log, and every other route and model keeps answering."""
+
+    def broken_route(site, request):
+        raise RuntimeError("route handler exploded")
+
+    def broken_ringtone(site, request, served):
+        raise RuntimeError("file handler exploded")
+
+    class RingingA100(acme.AcmeA100):
+        def files(self):
+            return (*super().files(), FileRule("ring-{mac}.txt", "ringtone", ROOT))
+
+    class Handlers:
+        @hookimpl
+        def autoprov_routes(self):
+            return [Route("/broken", broken_route)]
+
+        @hookimpl
+        def autoprov_file_handlers(self):
+            return {"ringtone": broken_ringtone}
+
+    # One backend only: the traceback is logged once a minute per cause, and this test reads it.
+    settings = Settings()
+    settings.database.url = f"sqlite:///{tmp_path}/handlers.db"
+    settings.firmware.root = str(tmp_path / "firmware")
+    site = sites(settings, handlers=Handlers(), acme=ModelPlugin(RingingA100))
+    client = PhoneClient(site)
+    with caplog.at_level(logging.ERROR, logger="autoprov.web"):
+        route = client.get("/broken")
+        ring = client.get("/ring-00aace001234.txt", headers={"User-Agent": ACME_UA})
+    for r in (route, ring):
+        assert (r.status_code, r.mimetype) == (500, "text/plain")
+        assert r.text == "internal error; see the server log\n"
+    assert "route handler exploded" in caplog.text and "file handler exploded" in caplog.text
+    assert "Traceback" in caplog.text  # for the plugin's author
+    assert client.get("/acme.conf", headers={"User-Agent": ACME_UA}).status_code == 200
+    assert client.get("/000000000000.cfg", headers=headers("polycom_ip330")).status_code == 200
