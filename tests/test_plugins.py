@@ -701,6 +701,16 @@ def test_walkthrough_in_docs(tmp_path, monkeypatch):
                 out = doc_step(argv, config)
             assert output_matches(shown, out), f"$ {command}\n--- the page shows:\n{shown}\n--- got:\n{out}"
 
+    # The page's examples of refused plugin settings, with the walk-through's configuration.
+    refusals = re.findall(r"^Error: plugins\.acme\.(\w+): (.*)$", text, re.MULTILINE)
+    assert len(refusals) == 2
+    for key, message in refusals:
+        value = re.fullmatch(r"expected \w+, got '(.*)'", message)
+        typo = work / f"typo-{key}.toml"
+        typo.write_text(files["autoprov.toml"] + f'{key} = "{value.group(1) if value else "x"}"\n', encoding="utf-8")
+        refused = autoprov("models", config=typo, check=False)
+        assert (refused.returncode, refused.stderr) == (1, f"Error: plugins.acme.{key}: {message}\n")
+
 
 def test_output_matches_is_strict():
     assert output_matches("a\n...\nc", "a\nb\nb2\nc\n")
