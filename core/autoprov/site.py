@@ -43,7 +43,8 @@ class Tie:
     models: tuple[str, ...]
 
     def __str__(self) -> str:
-        return f"{self.what}: claimed equally by {', '.join(self.models)} (using {self.models[0]})"
+        shown = ", ".join(self.models[:6]) + (f" and {len(self.models) - 6} more" if len(self.models) > 6 else "")
+        return f"{self.what}: claimed equally by {shown} (using {self.models[0]})"
 
 
 @dataclass
@@ -126,11 +127,7 @@ class Site:
     def _claims(self) -> _Claims:
         claims = _Claims()
         for model in self.models.values():
-            try:
-                rules = tuple(model.files())
-            except Exception as exc:
-                self.plugins.report_broken(model.name, "files", exc)
-                continue
+            rules = self.files_of(model)
             claims.root += [(model, r) for r in rules if r.where == "root"]
             claims.model[model.name] = [r for r in rules if r.where == "model"]
         # Exact names before patterns: "000000000000-directory.xml" is not the {mac} of "{mac}-directory.xml".
@@ -138,6 +135,14 @@ class Site:
         for rules in claims.model.values():
             rules.sort(key=lambda r: r.per_phone)
         return claims
+
+    def files_of(self, model: DeviceModel) -> tuple[FileRule, ...]:
+        """``model.files()``; a model whose ``files`` raises is reported broken and answers no file."""
+        try:
+            return tuple(model.files())
+        except Exception as exc:
+            self.plugins.report_broken(model.name, "files", exc)
+            return ()
 
     # --- Identification ----------------------------------------------------------------------------------
     def identify(self, user_agent: str) -> tuple[DeviceModel | None, Identity | None]:
@@ -223,12 +228,14 @@ class Site:
         return next((r for r in rules if r.is_malformed(filename)), None)
 
     def file_conflicts(self) -> list[Tie]:
-        """Root file names two models both declare (per-phone patterns compared as written)."""
+        """Root file names models of different vendors both declare (patterns compared as written). The
+        User-Agent decides between them; only a phone whose User-Agent no model knows is answered by the
+        model the database gives it, so these are worth an admin's eye, not an error."""
         owners: dict[str, list[str]] = {}
         for model, rule in self._claims.root:
             owners.setdefault(rule.pattern, []).append(model.name)
-        return [Tie(f"root file {pattern!r}", tuple(names)) for pattern, names in sorted(owners.items())
-                if len(set(names)) > 1 and _vendors_differ(self, names)]
+        return [Tie(f"root file {pattern!r}", tuple(names))
+                for pattern, names in sorted(owners.items()) if _vendors_differ(self, names)]
 
     # --- Database, caches, sightings -----------------------------------------------------------------------
     @contextmanager

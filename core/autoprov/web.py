@@ -7,6 +7,7 @@ with Retry-After (phones retry), never a 200 with a partial config.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -118,12 +119,22 @@ class Application:
             return plain(exc.code or 500, f"{exc.name}: {exc.description}" if exc.description else exc.name)
         except peewee.PeeweeException as exc:
             if not is_unavailable(exc):
-                raise
+                return self._failed(request, exc)
             log_throttled(log, logging.ERROR, type(exc), "database unavailable (%s %s): %s", request.method,
                           request.path, " ".join(str(exc).split()))
             self._drop_connection()
             retry = str(self.site.settings.http.retry_after)
             return plain(503, "database unavailable, try again later", **{"Retry-After": retry})
+        except Exception as exc:
+            return self._failed(request, exc)
+
+    def _failed(self, request: Request, exc: Exception) -> Response:
+        """A handler (core's or a plugin's) raised: one plain line for the client, never a traceback page; the
+        traceback goes to the log, once a minute per cause."""
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        log_throttled(log, logging.ERROR, f"handler:{type(exc).__name__}:{where.filename}:{where.lineno}",
+                      "%s %s failed: %r\n%s", request.method, request.path, exc, traceback.format_exc())
+        return plain(500, "internal error; see the server log")
 
     def _drop_connection(self) -> None:
         """Close this thread's connection after a failure, so the next request connects afresh."""

@@ -11,23 +11,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 from urllib.parse import unquote
 
 from autoprov.agi.context import ConnectionPool, DatabaseUnavailable, ScriptContext, SessionDatabase
 from autoprov.agi.errors import AGIError, AGIHangup
 from autoprov.agi.session import AGISession
 from autoprov.config import Settings
+from autoprov.plugins import PluginManager
 
 log = logging.getLogger(__name__)
 
 Script = Callable[[AGISession, ScriptContext], None]
 
 
-def collect_scripts(plugins: Any) -> dict[str, Script]:
-    """Every plugin's scripts by name; a name provided twice keeps the first and is reported."""
+def collect_scripts(plugins: PluginManager) -> dict[str, Script]:
+    """Every plugin's scripts by name; a name provided twice keeps the first and is reported. A plugin whose
+    hook raises is reported broken and skipped: the other scripts still run."""
     found: dict[str, Script] = {}
-    for batch in plugins.hook.autoprov_agi_scripts():
+    for _, batch in plugins.each_result("autoprov_agi_scripts"):
         for name, script in (batch or {}).items():
             if name in found:
                 log.error("AGI script %s is provided twice; keeping the first", name)

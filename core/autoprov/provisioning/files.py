@@ -83,7 +83,7 @@ def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | No
     if real is None:
         return NotServed(f"phone {mac} is a {view.model}, and no such model is installed",
                          "; ".join([*problems, f"model {view.model} is not installed"]))
-    rule = served.rule if real is served.model else _phone_rule(real, served.rule)
+    rule = served.rule if real is served.model else _phone_rule(site, real, served.rule)
     if rule is None:
         why = f"it is a {real.name}, which has no per-phone config here"
         return NotServed(f"phone {mac}: {why}", "; ".join([*problems, why]))
@@ -105,8 +105,8 @@ def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | No
     return Rendered.of(body), "; ".join(problems), rule.media_type
 
 
-def _phone_rule(model: DeviceModel, like: FileRule) -> FileRule | None:
-    return next((r for r in model.files() if r.role == PHONE and r.where == like.where), None)
+def _phone_rule(site: Site, model: DeviceModel, like: FileRule) -> FileRule | None:
+    return next((r for r in site.files_of(model) if r.role == PHONE and r.where == like.where), None)
 
 
 def _check(site: Site, model: DeviceModel, view: PhoneView) -> list[str]:
