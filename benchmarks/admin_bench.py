@@ -20,8 +20,8 @@ from autoprov.adminui.users import create_user
 from autoprov.config import Settings
 from autoprov.plugins import build_plugin_manager
 from autoprov.provisioning.csv_import import import_text
-from autoprov.provisioning.tables import Sighting, utcnow
 from autoprov.site import Site
+from autoprov.tables import Sighting, utcnow
 from autoprov.web import create_app
 
 PAGES = ("/admin/phones", "/admin/phones?seen=never", "/admin/phones?problem=1", "/admin/phones?q=0004f2000f",

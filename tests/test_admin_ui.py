@@ -18,7 +18,7 @@ from autoprov.adminui.users import THROTTLE_FAILURES, create_user, set_password
 from autoprov.agi.tables import CallerName, Route
 from autoprov.phonefiles import storedfiles
 from autoprov.provisioning import admin
-from autoprov.provisioning.tables import Extension, Phone, PhoneLine
+from autoprov.tables import Extension, Phone, PhoneLine
 from autoprov.web import create_app
 from tests.conftest import autoprov, free_port, write_config
 from tests.phones import headers
@@ -418,7 +418,8 @@ class _BrokenPages:
         raise RuntimeError("this plugin is broken")
 
 
-def test_hook_autoprov_admin_pages(site):
+def hook_autoprov_admin_pages(site):
+    """Run as test_hook_autoprov_admin_pages by tests/test_plugins.py (every hook is tested there by name)."""
     site.plugins.register(_ExtraPages(), name="extra-pages")
     site.plugins.register(_BrokenPages(), name="broken-pages")
     client = Client(create_app(site))
@@ -433,7 +434,8 @@ def test_hook_autoprov_admin_pages(site):
     assert any(b.name == "broken-pages" and b.value == "autoprov_admin_pages" for b in site.plugins.broken)
 
 
-def test_hook_autoprov_admin_phone_sections(site):
+def hook_autoprov_admin_phone_sections(site):
+    """Run as test_hook_autoprov_admin_phone_sections by tests/test_plugins.py."""
     site.plugins.register(_ExtraPages(), name="extra-pages")
     _phone_with_line(site)
     client = Client(create_app(site))
@@ -463,3 +465,16 @@ def test_mounted_below_a_prefix(site):
     assert "Path=/autoprov/admin/" in r.headers["Set-Cookie"]
     r = client.get("/admin/fleet", base_url=base)
     assert r.status_code == 200 and 'href="/autoprov/admin/phones"' in r.text
+
+
+def test_drift_says_whether_the_phone_has_the_config_it_would_get_now(site, ui, client):
+    _phone_with_line(site)
+    assert "never fetched" in ui.get(f"/admin/phones/{MAC}").text
+    assert client.get(f"/prov/polycom_ip330/{MAC}-phone.cfg", headers=headers("polycom_ip330")).status_code == 200
+    assert "up to date</span> it has had this config since" in ui.get(f"/admin/phones/{MAC}").text
+    assert ui.post("/admin/extensions/1001", {"first_name": "Renamed", "in_directory": "1"}).status_code == 303
+    assert "drifted</span>" in ui.get(f"/admin/phones/{MAC}").text
+    fleet = ui.get("/admin/fleet").text
+    assert re.search(r'Config drifted</h2>\s*<p class="stat">1</p>', fleet)
+    assert client.get(f"/prov/polycom_ip330/{MAC}-phone.cfg", headers=headers("polycom_ip330")).status_code == 200
+    assert "up to date</span>" in ui.get(f"/admin/phones/{MAC}").text

@@ -20,7 +20,7 @@ import requests
 
 from autoprov.adminui import sessions
 from autoprov.adminui.tables import AdminUser, AuditEntry
-from autoprov.provisioning.tables import Extension, Phone
+from autoprov.tables import Extension, Phone
 from tests.conftest import REPO, autoprov
 from tests.phones import headers
 
@@ -223,7 +223,7 @@ def test_admin_ui_in_chromium(server, site, tmp_path, browser, capsys):
     # -- a phone that boots before it is added: its sighting, one click, pick the extension, save ------------------
     assert _fetch_config(server, "polycom_ip331", "0004f2abcd02").status_code == 404
     ui.go("/admin/sightings")
-    assert "0004f2abcd02" in ui.text()
+    ui.wait(lambda: "0004f2abcd02" in ui.text() or ui.d.refresh())  # sightings are written every 50 ms
     ui.click("a[aria-label='Add phone 0004f2abcd02']")
     assert ui.find("[name='mac']").get_attribute("value") == "0004f2abcd02"
     assert ui.find("select[name='model']").get_attribute("value") == "polycom_ip331"

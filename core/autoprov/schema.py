@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import peewee
 from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as migrate_columns
 
 from autoprov.db import BaseModel
 
@@ -31,6 +32,14 @@ def create_tables(*tables: type[peewee.Model]) -> Callable[[peewee.Database, Sch
         db.create_tables(tables, safe=True)
 
     return apply
+
+
+def add_column(db: peewee.Database, migrator: SchemaMigrator, field: peewee.Field) -> None:
+    """Add ``field``'s column unless the table has it: a database created since got it from the migration
+    that creates the tables as they are now."""
+    table = field.model._meta.table_name
+    if field.column_name not in {c.name for c in db.get_columns(table)}:
+        migrate_columns(migrator.add_column(table, field.column_name, field))
 
 
 class SchemaVersion(BaseModel):
@@ -61,3 +70,13 @@ def migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migrat
         done[m.component] = m.version
         applied.append(m)
     return applied
+
+
+def outdated(db: peewee.Database, migrations: Iterable[Migration]) -> list[tuple[str, int, int]]:
+    """Components whose recorded schema version is behind the installed migrations:
+    ``(component, recorded, installed)``, recorded 0 when the component has no tables yet."""
+    latest: dict[str, int] = {}
+    for m in migrations:
+        latest[m.component] = max(latest.get(m.component, 0), m.version)
+    done = current_versions(db)
+    return [(c, done.get(c, 0), v) for c, v in sorted(latest.items()) if done.get(c, 0) < v]

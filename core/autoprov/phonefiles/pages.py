@@ -55,7 +55,7 @@ def _versions(mac: str, kind: Kind, name: str) -> list[Version]:
 def _stored_panel(kind: Kind):  # type: ignore[no-untyped-def]
     def render(ui: AdminRequest, mac: str) -> str:
         files = []
-        for name in kind.names:
+        for name in storedfiles.names(mac, kind):
             row = storedfiles.current(mac, kind, name)
             body = storedfiles.content_of(row).decode("utf-8", "replace") if row is not None else None
             files.append((name, body, _versions(mac, kind, name)))
@@ -99,7 +99,7 @@ def clear_stored(ui: AdminRequest, mac: str, directory: str) -> Response:
     if kind is None:
         raise NotFound()
     name = ui.form("name")
-    names = (name,) if name in kind.names else None
+    names = (name,) if name in storedfiles.names(mac, kind) else None
     cleared = storedfiles.clear(ui.site.db, mac, kind, names)
     if cleared:  # after the clear's own transaction: storedfiles retries it on a concurrent write
         ui.audit(f"{directory} clear", mac, ", ".join(cleared))

@@ -21,7 +21,7 @@ from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.provisioning import admin, csv_import
 from autoprov.provisioning.admin import AdminError, ExtensionData
 from autoprov.provisioning.rendered import drift, last_fetched_etag, masked, rendered_files
-from autoprov.provisioning.tables import Extension, Phone, PhoneLine, Sighting, utcnow
+from autoprov.tables import Extension, Phone, PhoneLine, Sighting, utcnow
 
 templates = templates_beside(__file__)
 PAGE_SIZE = 100
@@ -399,7 +399,7 @@ def extension_edit(ui: AdminRequest, user_id: str) -> Response:
             old = {k: getattr(ext, k) for k in changes}
             try:
                 with ui.site.db.atomic():
-                    admin.update_extension(ext.user_id, **changes)
+                    admin.update_extension(ext.user_id, site=ui.site, **changes)
                     diff = "\n".join(f"{k}: {'(changed)' if k == 'secret' else repr(old[k])} -> "
                                      f"{'(new secret)' if k == 'secret' else repr(v)}"
                                      for k, v in changes.items() if old[k] != v and not (k == "server" and not old[k]

@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
-from werkzeug.http import generate_etag
-
-from autoprov.provisioning.phones import phone_view
-from autoprov.provisioning.tables import Phone, Sighting
+from autoprov.devices import GENERATED, MODEL, PHONE
+from autoprov.phones import phone_view
 from autoprov.site import Site
+from autoprov.tables import Phone, Sighting
+from autoprov.web import Rendered
 
 MASK = "••••••••"
 
@@ -21,22 +21,15 @@ MASK = "••••••••"
 class RenderedFile:
     name: str
     body: str  # decoded for display; the phone gets the bytes
-    etag: str  # as the server's ETag header would carry it (unquoted)
+    etag: str  # as the server's ETag header carries it (unquoted)
     secrets: tuple[str, ...]  # values to mask in ``body``
     per_phone: bool
-
-
-def phone_file_name(site: Site, phone: Phone) -> str:
-    """The name the phone fetches its own config by. Until models declare it (issue 7), the one
-    provisioning's routes answer today."""
-    model = site.models.get(phone.model)
-    declared = getattr(model, "phone_file_name", None)
-    return declared(phone.mac) if callable(declared) else f"{phone.mac}-phone.cfg"
+    error: str = ""  # the model could not render it (or refuses the phone's data)
 
 
 def rendered_files(site: Site, phone: Phone) -> list[RenderedFile]:
-    """The phone's own config first, then the model's shared generated files, as its model renders them now
-    (the lines it cannot carry left out, as the route does). Empty if the model is not installed."""
+    """The phone's own config first, then the model's generated files, as its model renders them now (lines it
+    cannot carry left out, as the route does). Empty if the model is not installed."""
     model = site.models.get(phone.model)
     if model is None:
         return []
@@ -46,16 +39,26 @@ def rendered_files(site: Site, phone: Phone) -> list[RenderedFile]:
     line_secrets = tuple(line.secret for line in view.lines if line.secret)
     login = urlsplit(site.settings.public_url).password
     site_secrets = (login,) if login else ()
-    body = model.render_phone_config(view)
-    files = [RenderedFile(phone_file_name(site, phone), body.decode("utf-8", "replace"), generate_etag(body),
-                          line_secrets + site_secrets, True)]
-    render_generated = getattr(model, "render_generated", None)
-    for name, role in model.generated_files().items():
-        if render_generated is None:
-            break
-        data = render_generated(role)
-        files.append(RenderedFile(name, data.decode("utf-8", "replace"), generate_etag(data),
-                                  site_secrets if model.role_holds_secrets(role) else (), False))
+    rules = sorted(site.files_of(model), key=lambda r: (r.role != PHONE, r.where != MODEL))
+    files = []
+    for rule in rules:
+        if rule.role not in (PHONE, GENERATED):
+            continue
+        per_phone = rule.role == PHONE
+        name = rule.pattern.replace("{mac}", phone.mac) if per_phone else rule.pattern
+        if rule.where != MODEL:
+            name = "/" + name  # at the server root
+        try:
+            if per_phone:
+                refusals = model.check_phone(view)
+                if refusals:
+                    raise ValueError("; ".join(str(r) for r in refusals))
+            body = model.render(rule, view if per_phone else None)
+        except Exception as exc:  # a plugin's template or refusal: shown, not a traceback page
+            files.append(RenderedFile(name, "", "", (), per_phone, f"{type(exc).__name__}: {exc}"))
+            continue
+        secrets = line_secrets + site_secrets if per_phone else (site_secrets if rule.secret else ())
+        files.append(RenderedFile(name, body.decode("utf-8", "replace"), Rendered.of(body).etag, secrets, per_phone))
     return files
 
 
@@ -76,31 +79,29 @@ class Drift:
 
 
 def last_fetched_etag(mac: str) -> tuple[str, dt.datetime] | None | bool:
-    """(ETag, when) of the config the phone last fetched; None if it never fetched one; False when sightings do
-    not record ETags (yet). The one place to wire once sightings carry the ETag."""
-    field = Sighting._meta.fields.get("etag")
+    """(ETag, since when) of the config last served to the phone; None if it never fetched one; False when
+    sightings do not record ETags."""
+    field = Sighting._meta.fields.get("served_etag")
     if field is None:
         return False
     row = (Sighting.select().where((Sighting.mac == mac) & field.is_null(False) & (field != ""))
            .order_by(Sighting.last_seen.desc()).first())
     if row is None:
         return None
-    return row.etag, row.last_seen
+    return row.served_etag, row.etag_since or row.last_seen
 
 
 def drift(site: Site, phone: Phone, files: list[RenderedFile] | None = None) -> Drift:
     fetched = last_fetched_etag(phone.mac)
     if fetched is False:
-        return Drift("unknown", detail="sightings do not record which config a phone fetched yet")
+        return Drift("unknown", detail="sightings do not record which config a phone fetched")
     if fetched is None:
         return Drift("never fetched", detail="the phone has not fetched its config since it was added")
     files = files if files is not None else rendered_files(site, phone)
-    own = next((f for f in files if f.per_phone), None)
-    etag, when = fetched
+    own = next((f for f in files if f.per_phone and not f.error), None)
+    etag, since = fetched
     if own is None:
-        return Drift("unknown", when, "its model is not installed")
-    current = etag.strip().removeprefix("W/").strip('"')
-    if current == own.etag:
-        return Drift("same", when)
-    return Drift("drifted", when, "its config changed since the phone fetched it; it gets the new one when it "
-                                  "next asks")
+        return Drift("unknown", since, "its config cannot be rendered now")
+    if etag.strip().removeprefix("W/").strip('"') == own.etag:
+        return Drift("same", since)
+    return Drift("drifted", since, "its config changed since; it gets the new one when it next asks")

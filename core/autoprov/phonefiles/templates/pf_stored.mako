@@ -23,9 +23,18 @@
 % for cls, line in v.diff:
 <span class="${cls}">${line}</span>
 % endfor
+% if not files:
+<p class="muted">Nothing stored.</p>
+% endif
 </pre>
 % endif
 % endfor
+% if not files:
+<p class="muted">Nothing stored.</p>
+% endif
 </details>
 % endif
 % endfor
+% if not files:
+<p class="muted">Nothing stored.</p>
+% endif

@@ -11,7 +11,7 @@
 % if drift_known:
     <p class="stat">${len(drifted)}</p>
 % else:
-    <p class="stat">?</p><p class="muted">Unknown: sightings do not record which config a phone fetched yet.</p>
+    <p class="stat">?</p><p class="muted">Unknown: sightings do not record which config a phone fetched.</p>
 % endif
   </section>
 </div>
@@ -46,7 +46,7 @@
 % if drifted:
 <section class="card"><h2>Config drifted</h2><ul>
 % for phone, state in drifted:
-<li><a class="mono" href="${ui.url_for('phone', mac=phone.mac)}">${phone.mac}</a> since ${state.fetched_at.strftime('%Y-%m-%d %H:%M')}</li>
+<li><a class="mono" href="${ui.url_for('phone', mac=phone.mac)}">${phone.mac}</a> (has had its config since ${state.fetched_at.strftime('%Y-%m-%d %H:%M')})</li>
 % endfor
 </ul></section>
 % endif

@@ -25,9 +25,9 @@
     <dt>Firmware</dt><dd>${last.firmware if last and last.firmware else '—'}</dd>
     <dt>Config</dt><dd>
 % if drift.state == 'same':
-      <span class="badge ok">up to date</span> fetched ${drift.fetched_at.strftime('%Y-%m-%d %H:%M UTC')}
+      <span class="badge ok">up to date</span> it has had this config since ${drift.fetched_at.strftime('%Y-%m-%d %H:%M UTC')}
 % elif drift.state == 'drifted':
-      <span class="badge warn">drifted</span> since ${drift.fetched_at.strftime('%Y-%m-%d %H:%M UTC')}: ${drift.detail}
+      <span class="badge warn">drifted</span> it has the config served since ${drift.fetched_at.strftime('%Y-%m-%d %H:%M UTC')}; ${drift.detail}
 % else:
       <span class="badge">${drift.state}</span> ${drift.detail}
 % endif
@@ -91,7 +91,11 @@ ${f.form_error(errors.get(''))}
 % for file, body in files:
 <details${' open' if file.per_phone else '' | n}>
   <summary><span class="mono">${file.name}</span>${' (this phone\'s own)' if file.per_phone else ' (shared by the model)'}</summary>
+% if file.error:
+  <p class="alert">It cannot be rendered now: ${file.error}</p>
+% else:
   <pre class="file">${body}</pre>
+% endif
 </details>
 % endfor
 </section>
