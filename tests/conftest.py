@@ -71,6 +71,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     s.firmware.root = str(tmp_path / "firmware")
     s.http.public_url = "http://prov.example.test:8080"
     s.sip.server = "pbx.example.test"
+    # Tests change the database and fetch at once: read the change counter on every request (the bound
+    # itself is tested in test_caching.py).
+    s.http.change_check_interval = 0
     return s
 
 
@@ -81,13 +84,26 @@ def site(settings: Settings) -> Iterator[Site]:
     for model in site.models.values():
         model.firmware_dir.mkdir(parents=True, exist_ok=True)
     yield site
-    site.db.close()
+    site.close()
+
+
+class PhoneClient(Client):
+    """A test client that writes the site's buffered sightings after each request, so a test can read them."""
+
+    def __init__(self, site: Site) -> None:
+        super().__init__(create_app(site))
+        self.site = site
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super().open(*args, **kwargs)
+        self.site.sightings.flush()
+        return response
 
 
 @pytest.fixture
 def client(site: Site) -> Client:
     """The WSGI app, reached in-process as a phone would over HTTP."""
-    return Client(create_app(site))
+    return PhoneClient(site)
 
 
 @pytest.fixture
@@ -117,6 +133,8 @@ workers = 2
 threads = 4
 retry_after = {settings.http.retry_after}
 shutdown_timeout = 0
+change_check_interval = {settings.http.change_check_interval}
+sighting_flush_interval = 0.05
 [sip]
 server = "{settings.sip.server}"
 [firmware]

@@ -8,7 +8,7 @@ import pytest
 
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
-from autoprov.provisioning.tables import Extension, Sighting
+from autoprov.tables import Extension, Sighting
 from tests.phones import MODELS, headers, user_agent
 
 IP330 = headers("polycom_ip330")
@@ -74,11 +74,11 @@ def test_public_url_path_and_login_reach_the_phone(site, client):
 
 
 def test_user_agent_matching_is_by_model_token(site):
-    assert site.identify("FileTransport PolycomSoundPointIP-spip_330-UA/3.1.0").name == "polycom_ip330"
-    assert site.identify(user_agent("polycom_ip4000", kind="Application")).name == "polycom_ip4000"
-    assert site.identify("FileTransport PolycomSoundPointIP-SPIP_3300-UA/3.1.0") is None
-    assert site.identify("FileTransport PolycomSoundPointIP-SPIP_33-UA/3.1.0") is None
-    assert site.identify("") is None
+    assert site.identify("FileTransport PolycomSoundPointIP-spip_330-UA/3.1.0")[0].name == "polycom_ip330"
+    assert site.identify(user_agent("polycom_ip4000", kind="Application"))[0].name == "polycom_ip4000"
+    assert site.identify("FileTransport PolycomSoundPointIP-SPIP_3300-UA/3.1.0") == (None, None)
+    assert site.identify("FileTransport PolycomSoundPointIP-SPIP_33-UA/3.1.0") == (None, None)
+    assert site.identify("") == (None, None)
 
 
 def test_unknown_or_missing_user_agent_is_a_plain_404_and_a_sighting(client, db):
@@ -243,7 +243,7 @@ def test_user_agent_contradicting_the_database_is_recorded(client, ada):
     (s,) = sightings("0004f2aabbcc")
     assert "the database says polycom_ip330 but the phone's User-Agent says polycom_ip331" in s.problem
     # Once the admin fixes the model, the next request clears the problem.
-    from autoprov.provisioning.tables import Phone
+    from autoprov.tables import Phone
 
     Phone.update(model="polycom_ip331").execute()
     client.get("/prov/polycom_ip331/0004f2aabbcc-phone.cfg", headers=headers("polycom_ip331"))

@@ -10,7 +10,7 @@ import pytest
 from autoprov.provisioning import admin, csv_import
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.provisioning.csv_import import ImportFailed, import_file
-from autoprov.provisioning.tables import Extension, Phone, PhoneLine
+from autoprov.tables import Extension, Phone, PhoneLine
 from tests.conftest import cli as autoprov
 from tests.conftest import write_config
 from tests.phones import headers

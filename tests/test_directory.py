@@ -10,7 +10,7 @@ from autoprov.phonefiles import storedfiles
 from autoprov.phonefiles.tables import StoredFile
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
-from autoprov.provisioning.tables import Extension
+from autoprov.tables import Extension
 from tests.phones import headers
 
 MODEL = "polycom_ip330"
@@ -234,7 +234,7 @@ def test_an_older_database_is_upgraded_in_place(site, client, company):
     before = get(client, PATHS[3]).data
     site.db.execute_sql("ALTER TABLE stored_file DROP COLUMN classified")
     site.db.execute_sql("UPDATE schema_version SET version = 2 WHERE component = 'phonefiles'")
-    assert [(m.component, m.version) for m in site.init_database()] == [("phonefiles", 3)]
+    assert [(m.component, m.version) for m in site.init_database()] == [("phonefiles", 3), ("phonefiles", 4)]
     assert site.init_database() == []
     assert get(client, PATHS[3]).data == before
     admin.update_extension("1001", last_name="King")

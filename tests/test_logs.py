@@ -15,11 +15,11 @@ import requests
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from autoprov.phonefiles import logquery, logs
-from autoprov.phonefiles.logparse import decode_time, parse_line
 from autoprov.phonefiles.tables import LogFile, LogLine
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
-from autoprov.provisioning.tables import Sighting
+from autoprov.tables import Sighting
+from autoprov.vendors.polycom.logparse import decode_time, parse_line
 from tests.conftest import cli as autoprov
 from tests.conftest import write_config
 from tests.phones import headers, user_agent
@@ -181,7 +181,8 @@ def test_an_older_database_is_upgraded_in_place(site, client, db):
     site.db.execute_sql("DROP TABLE log_generation")
     site.db.execute_sql("ALTER TABLE log_file DROP COLUMN head")
     site.db.execute_sql("UPDATE schema_version SET version = 1 WHERE component = 'phonefiles'")
-    assert [(m.component, m.version) for m in site.init_database()] == [("phonefiles", 2), ("phonefiles", 3)]
+    assert [(m.component, m.version) for m in site.init_database()] == [
+        ("phonefiles", 2), ("phonefiles", 3), ("phonefiles", 4)]
     assert site.init_database() == []
     put_log(client, MAC, b"".join(lines[:8]))  # at a checkpoint: recognised
     put_log(client, MAC, b"".join(lines))

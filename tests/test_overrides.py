@@ -12,7 +12,7 @@ from autoprov.phonefiles import storedfiles
 from autoprov.phonefiles.tables import StoredFile
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
-from autoprov.provisioning.tables import Sighting
+from autoprov.tables import Sighting
 from tests.conftest import cli as autoprov
 from tests.conftest import write_config
 from tests.phones import headers

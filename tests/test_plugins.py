@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -22,6 +23,8 @@ from werkzeug.test import Client
 
 from autoprov import hookimpl, hookspecs
 from autoprov.cli import build_cli
+from autoprov.config import ConfigError
+from autoprov.devices import ModelPlugin
 from autoprov.plugins import build_plugin_manager
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
@@ -44,9 +47,11 @@ DISTRIBUTIONS: dict[str, dict[str, str]] = {
         "autoprov_polycom_vvx999/__init__.py": '''
             """An imaginary Polycom VVX 999, to show a model is nothing but a package."""
 
+            from autoprov.devices import ModelPlugin
             from autoprov.vendors.polycom import PolycomModel
 
-            plugin = PolycomModel(
+            plugin = ModelPlugin(
+                PolycomModel,
                 name="polycom_vvx999",
                 label="Polycom VVX 999 (imaginary)",
                 user_agent_tokens=("VVX_999",),
@@ -138,17 +143,15 @@ DISTRIBUTIONS: dict[str, dict[str, str]] = {
             from autoprov import hookimpl
             from autoprov.vendors.polycom import PolycomModel
 
-            MODEL = PolycomModel("polycom_badsig", "Bad signature", ("BADSIG",), 1, "0000-00000-000")
+
+            @hookimpl
+            def autoprov_device_models(settings):
+                return [PolycomModel(settings, None, "polycom_badsig", "Bad", ("BADSIG",), 1, "0000-00000-000")]
 
 
             @hookimpl
-            def autoprov_device_models():
-                return [MODEL]
-
-
-            @hookimpl
-            def autoprov_identify_user_agent(ua):
-                return None
+            def autoprov_routes(ua):
+                return []
         ''',
     },
 }
@@ -350,8 +353,9 @@ def fresh_site(settings):
 
 def test_model_registered_in_process_is_provisioned(fresh_site):
     site = fresh_site
-    vvx998 = PolycomModel("polycom_vvx998", "Polycom VVX 998 (imaginary)", ("VVX_998",), 2, "3111-99998-001")
-    site.plugins.register(vvx998, name="polycom_vvx998")
+    site.plugins.register(ModelPlugin(PolycomModel, name="polycom_vvx998", label="Polycom VVX 998 (imaginary)",
+                                      user_agent_tokens=("VVX_998",), line_count=2, part_number="3111-99998-001"),
+                          name="polycom_vvx998")
     site.plugins.register(Ping(), name="ping")
     applied = {(m.component, m.version) for m in site.init_database()}
     assert ("ping", 1) in applied and ("core", 1) in applied
@@ -361,8 +365,8 @@ def test_model_registered_in_process_is_provisioned(fresh_site):
         admin.add_phone(site, "00:04:f2:09:99:98", "polycom_vvx998", ["3001"])
 
     ua = "FileTransport PolycomVVX-VVX_998-UA/5.9.0"
-    assert site.plugins.hook.autoprov_identify_user_agent(user_agent=ua) == "polycom_vvx998"
-    assert site.identify(ua) is vvx998
+    vvx998 = site.models["polycom_vvx998"]
+    assert site.identify(ua)[0] is vvx998
     client = Client(create_app(site))
     initial = client.get("/000000000000.cfg", headers={"User-Agent": ua})
     assert ET.fromstring(initial.data).get("CONFIG_FILES").startswith("prov/polycom_vvx998/device.cfg")
@@ -384,16 +388,16 @@ def test_model_name_provided_twice_is_reported_and_first_kept(fresh_site, caplog
     if installed is None:
         pytest.skip("the polycom_ip330 model package is not installed")
     # A later plugin reusing the name, with a User-Agent token of its own.
-    impostor = PolycomModel("polycom_ip330", "Impostor", ("IMPOSTOR_330",), 2, "0000-00000-000")
+    impostor = ModelPlugin(PolycomModel, name="polycom_ip330", label="Impostor", user_agent_tokens=("IMPOSTOR_330",),
+                           line_count=2, part_number="0000-00000-000")
     site.plugins.register(impostor, name="impostor")
     with caplog.at_level(logging.ERROR, logger="autoprov.site"):
         models = site.models
     assert models["polycom_ip330"].label == "Polycom SoundPoint IP 330"
-    assert models["polycom_ip330"] is not impostor
     assert "device model polycom_ip330 is provided twice; keeping the first" in caplog.text
     # The dropped model claims no phone: its token is not the kept model's.
-    assert site.identify("FileTransport PolycomSoundPointIP-IMPOSTOR_330-UA/3.3.2") is None
-    assert site.identify(headers("polycom_ip330")["User-Agent"]) is models["polycom_ip330"]
+    assert site.identify("FileTransport PolycomSoundPointIP-IMPOSTOR_330-UA/3.3.2") == (None, None)
+    assert site.identify(headers("polycom_ip330")["User-Agent"])[0] is models["polycom_ip330"]
 
 
 # --- Broken plugins -------------------------------------------------------------------------------------
@@ -471,8 +475,8 @@ def test_plugin_whose_hooks_raise_when_called_is_reported_and_skipped(fresh_site
             raise RuntimeError("no models today")
 
         @hookimpl
-        def autoprov_identify_user_agent(self, user_agent):
-            raise RuntimeError("cannot read User-Agents")
+        def autoprov_file_handlers(self):
+            raise RuntimeError("cannot answer files")
 
     site = fresh_site
     site.init_database()
@@ -484,5 +488,36 @@ def test_plugin_whose_hooks_raise_when_called_is_reported_and_skipped(fresh_site
     assert r.status_code == 200
     assert b"prov/polycom_ip330/device.cfg" in r.data
     broken = {(b.name, b.value) for b in site.plugins.broken}
-    assert {("exploding", "autoprov_device_models"), ("exploding", "autoprov_identify_user_agent")} <= broken
+    assert {("exploding", "autoprov_device_models"), ("exploding", "autoprov_file_handlers")} <= broken
     assert "no models today" in caplog.text
+
+
+# --- Plugin settings ------------------------------------------------------------------------------------
+
+
+@dataclass
+class GreeterSettings:
+    greeting: str = "hello"  # what the plugin says
+    repeat: int = 1
+
+
+class Greeter:
+    @hookimpl
+    def autoprov_plugin_settings(self) -> type:
+        return GreeterSettings
+
+
+def test_hook_autoprov_plugin_settings(settings):
+    """[plugins.<name>] keys are declared by the plugin: filled in with their types, a typo refused by name."""
+    def site_with(section: dict) -> Site:
+        settings.plugins = {"greeter": section}
+        pm = build_plugin_manager(load_entry_points=False)
+        pm.register(Greeter(), name="greeter")
+        return Site(settings, pm)
+
+    assert site_with({"greeting": "bonjour"}).plugin_settings["greeter"] == GreeterSettings("bonjour", 1)
+    assert site_with({}).plugin_settings["greeter"] == GreeterSettings()
+    with pytest.raises(ConfigError, match=r"^plugins\.greeter\.greetin: unknown setting$"):
+        site_with({"greetin": "bonjour"})
+    with pytest.raises(ConfigError, match=r"^plugins\.greeter\.repeat: expected int, got 'twice'$"):
+        site_with({"repeat": "twice"})

@@ -18,8 +18,9 @@ import peewee
 
 from autoprov.config import ConfigError, load_settings
 from autoprov.db import describe_database, is_schema_missing, is_unavailable
+from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.plugins import PluginManager, build_plugin_manager
-from autoprov.provisioning.admin import AdminError
+from autoprov.refused import Refused
 from autoprov.site import Site
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,6 +29,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 def one_line(message: object) -> str:
     """An error message on one line: database drivers (psycopg2) put hints on further lines."""
     return " ".join(str(message).split())
+
+
+def parse_mac(value: str) -> str:
+    """A MAC from the command line, normalised; a malformed one ends the command with one line."""
+    try:
+        return normalize_mac(value)
+    except InvalidMac as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 class LazySite:
@@ -54,14 +63,14 @@ class LazySite:
 def pass_site(f: F) -> F:
     """Decorator: call the command with the Site as its first argument, inside a database connection.
 
-    An AdminError or an unreachable database ends the command with one line on stderr and exit status 1.
+    A refused change (Refused) or an unreachable database ends the command with one line on stderr and exit status 1.
     """
 
     @click.pass_context
     def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
         site = ctx.find_object(LazySite).get()
         try:
-            with site.db.connection_context():
+            with site.activated(), site.db.connection_context():
                 return ctx.invoke(f, site, *args, **kwargs)
         except peewee.PeeweeException as exc:
             if is_schema_missing(exc):
@@ -70,7 +79,7 @@ def pass_site(f: F) -> F:
                 where = describe_database(site.settings.database.url)
                 raise click.ClickException(one_line(f"database unavailable: {exc} ({where})")) from None
             raise
-        except AdminError as exc:  # a refused change: the message is the whole story
+        except Refused as exc:  # a refused change: the message is the whole story
             raise click.ClickException(one_line(exc)) from None
         except UnicodeEncodeError:  # bytes that are not UTF-8 in an argument reached a database driver
             raise click.ClickException("an argument is not valid UTF-8") from None
@@ -125,7 +134,9 @@ def build_cli(plugins: PluginManager) -> click.Group:
 
     for command in SITE_COMMANDS:
         cli.add_command(command)
-    plugins.hook.autoprov_register_commands(cli=cli)
+    # Each plugin on its own: one whose hook raises is reported (`autoprov models`), and the CLI still works.
+    for _ in plugins.each_result("autoprov_register_commands", cli=cli):
+        pass
     return cli
 
 

@@ -46,6 +46,15 @@ class HttpSettings:
     secrets_allowed_from: list[str] = field(default_factory=list)
     # Seconds requests in progress get to finish when `autoprov serve` is told to stop (SIGTERM).
     shutdown_timeout: int = 5
+    # Seconds between two reads of the database's change counter: a change made anywhere (another process,
+    # another server) is served within this bound. 0: read it on every request that uses a cached render.
+    change_check_interval: float = 1.0
+    # Rendered files and lookups kept per process (a few KB each).
+    render_cache_entries: int = 20000
+    # Seconds between two writes of buffered sightings (a crash loses at most this much "last seen").
+    sighting_flush_interval: float = 2.0
+    # Distinct phones a sighting buffer holds between two writes; more are counted and dropped.
+    sighting_buffer_limit: int = 10000
 
 
 @dataclass
@@ -146,7 +155,8 @@ _PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
+def fill(obj: Any, data: dict[str, Any], where: str) -> None:
+    """Set the dataclass ``obj``'s fields from a TOML table, refusing unknown keys and wrong types by name."""
     known = {f.name: f for f in fields(obj)}
     for key, value in data.items():
         if key not in known:
@@ -155,7 +165,7 @@ def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
         if is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}{key}: expected a table")
-            _fill(current, value, f"{where}{key}.")
+            fill(current, value, f"{where}{key}.")
         elif isinstance(current, list):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where}{key}: expected a list of strings")
@@ -166,7 +176,8 @@ def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
             setattr(obj, key, dict(value))
         else:
             # The declared type, not the default's (a float default may be written as an int).
-            expected = _SCALARS[str(known[key].type)]
+            declared = known[key].type  # a string under `from __future__ import annotations`, else the type
+            expected = _SCALARS[declared if isinstance(declared, str) else declared.__name__]
             # bool is an int subclass: `port = true` must be refused.
             ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -187,6 +198,8 @@ _MINIMUMS = {
     ("http", "shutdown_timeout"): 0,
     ("sip", "port"): 1, ("sip", "expires"): 1, ("polling", "period"): 1, ("agi", "port"): 1,
     ("agi", "session_timeout"): 1, ("agi", "database_timeout"): 0.01, ("agi", "max_db_connections"): 1,
+    ("http", "change_check_interval"): 0, ("http", "render_cache_entries"): 1,
+    ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 
@@ -220,10 +233,10 @@ def validate(s: Settings) -> None:
             raise ConfigError(f"polling.{key}: must be HH:MM")
     if s.sip.transport not in ("UDPOnly", "TCPOnly", "TLS", "DNSnaptr"):
         raise ConfigError("sip.transport: must be UDPOnly, TCPOnly, TLS or DNSnaptr")
-    from autoprov.timezones import polycom_time_settings  # validates the zone name
+    from autoprov.timezones import zone_rule
 
     try:
-        polycom_time_settings(s.time.time_zone)
+        zone_rule(s.time.time_zone)
     except ValueError as exc:
         raise ConfigError(f"time.time_zone: {exc}") from None
     for key, value in s.site_params.items():
@@ -281,7 +294,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str,
             raise ConfigError(f"configuration file {chosen} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{chosen}: {exc}") from None
-        _fill(settings, data, "")
+        fill(settings, data, "")
         _resolve_against(Path(os.path.abspath(chosen)).parent, data, settings)
         settings.source = os.path.abspath(chosen)
     for var, (section, key) in ENV_OVERRIDES.items():

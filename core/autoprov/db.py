@@ -1,19 +1,57 @@
 """The database: one peewee proxy, opened from a URL (``sqlite:///path``, ``postgresql://...``).
 
-Every table subclasses :class:`BaseModel`, so plugins' tables live in the same database.
+Every table subclasses :class:`BaseModel`, so plugins' tables live in the same database. The proxy answers
+with the database of the Site that is active in this thread or task (:func:`activated`), else the last one
+opened: two Sites in one process each reach their own.
+
+Connections are per thread and stay open between requests (PRAGMAs are set once, when one opens); one that
+fails is closed, so the next request connects afresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import peewee
 from playhouse.db_url import connect as connect_url
 
-database = peewee.DatabaseProxy()
+_active: ContextVar[peewee.Database | None] = ContextVar("autoprov_database", default=None)
+
+
+class SiteDatabase(peewee.DatabaseProxy):
+    """A proxy that follows the active Site's database (see the module docstring)."""
+
+    __slots__ = ("_default",)
+
+    @property  # type: ignore[override]
+    def obj(self) -> peewee.Database | None:
+        return _active.get() or self._default
+
+    @obj.setter
+    def obj(self, value: peewee.Database | None) -> None:
+        object.__setattr__(self, "_default", value)
+
+    def __setattr__(self, attr: str, value: object) -> None:
+        object.__setattr__(self, attr, value)
+
+
+database = SiteDatabase()
+
+
+@contextmanager
+def activated(db: peewee.Database) -> Iterator[peewee.Database]:
+    """Make ``db`` the one every table uses in this thread (or task) for the duration."""
+    token = _active.set(db)
+    try:
+        yield db
+    finally:
+        _active.reset(token)
 
 # What "the database is down" looks like to peewee, whichever backend: answered with 503.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (peewee.OperationalError, peewee.InterfaceError)
@@ -50,13 +88,32 @@ class BaseModel(peewee.Model):
 
 
 def open_database(url: str) -> peewee.Database:
-    """Build the database for ``url`` (not yet connected) and bind the proxy to it."""
+    """Build the database for ``url`` (not yet connected); it is also the proxy's default from now on."""
     if url.startswith("sqlite:"):
         db = connect_url(url, pragmas=SQLITE_PRAGMAS)
     else:
         db = connect_url(url, autoconnect=True)
     database.initialize(db)
     return db
+
+
+class Prepared:
+    """A query peewee builds once per database, then run as SQL text with new parameters each time.
+
+    ``build`` returns the query with placeholder values in the order the parameters will be given; building
+    SQL through peewee's expression tree costs more than running it, so the hot path never does it twice.
+    """
+
+    def __init__(self, build: Callable[[], peewee.Query]) -> None:
+        self.build = build
+        self._sql: weakref.WeakKeyDictionary[peewee.Database, str] = weakref.WeakKeyDictionary()
+
+    def execute(self, db: peewee.Database, *params: object) -> Any:
+        sql = self._sql.get(db)
+        if sql is None:
+            with activated(db):
+                sql = self._sql[db] = self.build().sql()[0]
+        return db.execute_sql(sql, params)
 
 
 @contextmanager

@@ -13,7 +13,9 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from autoprov.config import Settings
     from autoprov.devices import DeviceModel
+    from autoprov.phonepath import FileHandler
     from autoprov.schema import Migration
     from autoprov.web import Route
 
@@ -21,13 +23,24 @@ hookspec = pluggy.HookspecMarker("autoprov")
 
 
 @hookspec
-def autoprov_device_models() -> list[DeviceModel]:
-    """The device models this plugin provides (each owns its templates, firmware and line count)."""
+def autoprov_device_models(settings: Settings, plugin_settings: Any) -> list[DeviceModel]:
+    """Build this plugin's device models for one Site: ``settings`` are the site's, ``plugin_settings`` this
+    plugin's own ``[plugins.<name>]`` section as an instance of its ``autoprov_plugin_settings`` class."""
 
 
-@hookspec(firstresult=True)
-def autoprov_identify_user_agent(user_agent: str) -> str | None:
-    """Name of the model that sent this HTTP User-Agent, or None; the first plugin that answers owns it."""
+@hookspec
+def autoprov_plugin_settings() -> type | None:
+    """A dataclass whose fields are the keys this plugin reads from ``[plugins.<plugin name>]`` (with defaults
+    and a comment each); a key it does not declare is refused when the configuration is loaded."""
+
+
+@hookspec
+def autoprov_file_handlers() -> dict[str, FileHandler]:
+    """Handlers for the file roles models declare (``FileRule.role``), by role.
+
+    A handler is ``handler(site, request, served: autoprov.phonepath.Served) -> Response``; core's router has
+    already identified the phone, matched the file and applied the access rules for secret files.
+    """
 
 
 @hookspec

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -24,11 +24,12 @@ ENTRY_POINT_GROUP = "autoprov"
 
 # Core modules implement hooks like any plugin; add a module here to plug it in.
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "autoprov.provisioning.tables",
-    "autoprov.provisioning.routes",
+    "autoprov.tables",
+    "autoprov.phonepath",
+    "autoprov.provisioning.files",
     "autoprov.provisioning.cli",
     "autoprov.phonefiles.tables",
-    "autoprov.phonefiles.routes",
+    "autoprov.phonefiles.files",
     "autoprov.phonefiles.cli",
     "autoprov.agi.tables",
     "autoprov.agi.scripts",
@@ -74,17 +75,39 @@ class PluginManager(pluggy.PluginManager):
         self.broken.append(BrokenPlugin(name, hook, f"{type(exc).__name__}: {exc}"))
 
     def each_result(
-        self, hook: str, impls: Iterable[HookImpl], **kwargs: Any
+        self,
+        hook: str,
+        impls: Iterable[HookImpl] | None = None,
+        per_plugin: Callable[[str], dict[str, Any]] | None = None,
+        **kwargs: Any,
     ) -> Iterator[tuple[HookImpl, Any]]:
-        """Call ``impls`` of ``hook`` one by one: (impl, result) for each that returns; one that raises is
-        reported broken and skipped, so a bad plugin cannot take the others down."""
+        """Call the implementations of ``hook`` one by one (default: all, in registration order) and yield
+        (impl, result) for each that returns; one that raises is reported broken and skipped, so a bad
+        plugin cannot take the others down.
+
+        Arguments are passed as pluggy passes them: each implementation gets only the arguments it names
+        (a hookimpl may take fewer than its spec). ``per_plugin(name)`` adds arguments of that plugin's own.
+        """
+        if impls is None:
+            impls = getattr(self.hook, hook).get_hookimpls()
         for impl in impls:
+            given = {**kwargs, **per_plugin(impl.plugin_name)} if per_plugin else kwargs
             try:
-                result = impl.function(**kwargs)
+                result = impl.function(*[given[name] for name in impl.argnames])
             except Exception as exc:
                 self.report_broken(impl.plugin_name, hook, exc)
                 continue
             yield impl, result
+
+    def results(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Every plugin's answer to ``hook`` (lists flattened), skipping and reporting plugins that raise."""
+        found: list[Any] = []
+        for _, result in self.each_result(hook, **kwargs):
+            if isinstance(result, (list, tuple)):
+                found.extend(result)
+            elif result is not None:
+                found.append(result)
+        return found
 
     def register_checked(self, plugin: Any, name: str) -> None:
         """Register a plugin, refusing one that implements a hook no spec names (a misspelling).

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import peewee
 from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as migrate_columns
 
 from autoprov.db import BaseModel
 
@@ -31,6 +32,14 @@ def create_tables(*tables: type[peewee.Model]) -> Callable[[peewee.Database, Sch
         db.create_tables(tables, safe=True)
 
     return apply
+
+
+def add_column(db: peewee.Database, migrator: SchemaMigrator, field: peewee.Field) -> None:
+    """Add ``field``'s column unless the table has it: a database created since got it from the migration
+    that creates the tables as they are now."""
+    table = field.model._meta.table_name
+    if field.column_name not in {c.name for c in db.get_columns(table)}:
+        migrate_columns(migrator.add_column(table, field.column_name, field))
 
 
 class SchemaVersion(BaseModel):

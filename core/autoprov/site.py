@@ -1,19 +1,55 @@
-"""The running site: settings, plugins, device models and the database, built once per process."""
+"""The running site: settings, plugins, device models and the database, built once per process.
+
+Everything here belongs to one Site: its models are built for it, its caches and sighting buffer are its own,
+and its database is the one its requests and commands use (``db.activated``). Two Sites in one process stay
+independent.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, is_dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import peewee
 
-from autoprov.config import Settings, load_settings
-from autoprov.db import open_database
-from autoprov.devices import DeviceModel
+from autoprov.config import Settings, fill, load_settings
+from autoprov.db import activated, open_database
+from autoprov.devices import DeviceModel, FileRule, Identity
 from autoprov.plugins import PluginManager, build_plugin_manager
+from autoprov.revision import ChangeWatch, RenderCache
 from autoprov.schema import Migration, migrate
+from autoprov.sightings import SightingBuffer
+
+if TYPE_CHECKING:
+    from autoprov.phonepath import FileHandler
 
 log = logging.getLogger(__name__)
+
+IDENTIFY_CACHE_LIMIT = 4096  # distinct User-Agents remembered; a fleet has a few dozen
+
+
+@dataclass(frozen=True)
+class Tie:
+    """Two models claim a User-Agent (or a file name) equally well: reported, and the first by name is used."""
+
+    what: str
+    models: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.what}: claimed equally by {', '.join(self.models)} (using {self.models[0]})"
+
+
+@dataclass
+class _Claims:
+    """File rules by where they are served, each with its model, in model-name order."""
+
+    root: list[tuple[DeviceModel, FileRule]] = field(default_factory=list)
+    model: dict[str, list[FileRule]] = field(default_factory=dict)
 
 
 class Site:
@@ -21,41 +57,201 @@ class Site:
         self.settings = settings if settings is not None else load_settings()
         self.plugins = plugins if plugins is not None else build_plugin_manager()
         self.db: peewee.Database = open_database(self.settings.database.url)
-        self._shadowed: list[object] = []  # plugins whose model names an earlier plugin already has
+        self.ties: list[Tie] = []
+        self.fixed: dict[object, object] = {}  # renders that depend on the settings alone, kept for the process
+        self._identified: dict[str, tuple[DeviceModel | None, Identity | None]] = {}
+        self._lock = threading.Lock()
+        self.plugin_settings = self._plugin_settings()
+
+    # --- Plugins -----------------------------------------------------------------------------------------
+    def _plugin_settings(self) -> dict[str, Any]:
+        """Each plugin's ``[plugins.<name>]`` section, filled into the dataclass it declares.
+
+        A key the plugin does not declare is refused with its name (ConfigError); a section no installed
+        plugin declares is only warned about, so uninstalling a plugin does not stop the server.
+        """
+        declared: dict[str, Any] = {}
+        for impl, cls in self.plugins.each_result("autoprov_plugin_settings"):
+            if cls is None:
+                continue
+            if not (isinstance(cls, type) and is_dataclass(cls)):
+                self.plugins.report_broken(impl.plugin_name, "autoprov_plugin_settings",
+                                           TypeError(f"{cls!r} is not a dataclass"))
+                continue
+            instance = cls()
+            fill(instance, self.settings.plugins.get(impl.plugin_name, {}), f"plugins.{impl.plugin_name}.")
+            declared[impl.plugin_name] = instance
+        for name in self.settings.plugins:
+            if name not in declared:
+                log.warning("[plugins.%s] in %s: no installed plugin declares settings by that name", name,
+                            self.settings.source)
+        return declared
 
     @cached_property
     def models(self) -> dict[str, DeviceModel]:
-        """Installed device models by name; a duplicate name is reported and the first registered kept.
-
-        Each plugin is asked on its own, so one whose hook raises is reported as broken, not fatal.
-        """
+        """Installed device models by name, built for this Site; a duplicate name is reported and the first
+        registered kept. A plugin whose hook raises is reported broken, never fatal."""
         found: dict[str, DeviceModel] = {}
-        impls = self.plugins.hook.autoprov_device_models.get_hookimpls()  # registration order
-        for impl, batch in self.plugins.each_result("autoprov_device_models", impls):
+        for impl, batch in self.plugins.each_result(
+            "autoprov_device_models", settings=self.settings,
+            per_plugin=lambda name: {"plugin_settings": self.plugin_settings.get(name)},
+        ):
             for model in batch or ():
-                if model.name in found:
+                if not isinstance(model, DeviceModel):
+                    self.plugins.report_broken(impl.plugin_name, "autoprov_device_models",
+                                               TypeError(f"{model!r} is not a DeviceModel"))
+                elif model.name in found:
                     log.error("device model %s is provided twice; keeping the first", model.name)
-                    self._shadowed.append(impl.plugin)
-                    continue
-                model.configure(self.settings)
-                found[model.name] = model
+                    self.plugins.report_broken(impl.plugin_name, "autoprov_device_models",
+                                               ValueError(f"model {model.name} is provided by another plugin"))
+                else:
+                    found[model.name] = model
         return dict(sorted(found.items()))
 
-    def identify(self, user_agent: str) -> DeviceModel | None:
-        """The installed model whose phone sent this User-Agent (the first plugin to claim it wins)."""
-        models = self.models
-        # pluggy's calling order (last registered first), skipping duplicates and plugins that raise.
-        impls = [i for i in reversed(self.plugins.hook.autoprov_identify_user_agent.get_hookimpls())
-                 if i.plugin not in self._shadowed]
-        for _, name in self.plugins.each_result("autoprov_identify_user_agent", impls, user_agent=user_agent or ""):
-            if name is not None:
-                return models.get(name)
-        return None
+    @cached_property
+    def file_handlers(self) -> dict[str, FileHandler]:
+        handlers: dict[str, FileHandler] = {}
+        for impl, batch in self.plugins.each_result("autoprov_file_handlers"):
+            for role, handler in (batch or {}).items():
+                if role in handlers:
+                    log.error("file role %r is answered by two plugins; %s is ignored", role, impl.plugin_name)
+                    continue
+                handlers[role] = handler
+        return handlers
+
+    @cached_property
+    def _claims(self) -> _Claims:
+        claims = _Claims()
+        for model in self.models.values():
+            try:
+                rules = tuple(model.files())
+            except Exception as exc:
+                self.plugins.report_broken(model.name, "files", exc)
+                continue
+            claims.root += [(model, r) for r in rules if r.where == "root"]
+            claims.model[model.name] = [r for r in rules if r.where == "model"]
+        # Exact names before patterns: "000000000000-directory.xml" is not the {mac} of "{mac}-directory.xml".
+        claims.root.sort(key=lambda mr: mr[1].per_phone)
+        for rules in claims.model.values():
+            rules.sort(key=lambda r: r.per_phone)
+        return claims
+
+    # --- Identification ----------------------------------------------------------------------------------
+    def identify(self, user_agent: str) -> tuple[DeviceModel | None, Identity | None]:
+        """The model whose phone sent ``user_agent``, by the best score of every model (ties: the first by
+        name, reported); remembered per User-Agent, so each is scored once."""
+        found = self._identified.get(user_agent)
+        if found is not None:
+            return found
+        best: list[tuple[DeviceModel, Identity]] = []
+        for model in self.models.values():
+            try:
+                identity = model.identify(user_agent)
+            except Exception as exc:
+                self.plugins.report_broken(model.name, "identify", exc)
+                continue
+            if identity is None or not identity.support:
+                continue
+            if not best or identity.support > best[0][1].support:
+                best = [(model, identity)]
+            elif identity.support == best[0][1].support:
+                best.append((model, identity))
+        if len(best) > 1:
+            self._tie(Tie(f"User-Agent {user_agent[:120]!r}", tuple(m.name for m, _ in best)))
+        found = best[0] if best else (None, None)
+        with self._lock:
+            if len(self._identified) >= IDENTIFY_CACHE_LIMIT:
+                self._identified.clear()
+            self._identified[user_agent] = found
+        return found
+
+    def _tie(self, tie: Tie) -> None:
+        with self._lock:
+            if tie in self.ties:
+                return
+            self.ties.append(tie)
+        log.warning("%s", tie)
+
+    def model_by_oui(self, mac: str) -> DeviceModel | None:
+        """The model whose declared OUIs hold ``mac`` (the first by name), for a phone whose User-Agent is unknown."""
+        oui = mac[:6].lower()
+        return next((m for m in self.models.values() if oui and oui in m.mac_ouis), None)
+
+    # --- Files -------------------------------------------------------------------------------------------
+    def match(self, filename: str, where: str, model: DeviceModel | None, per_phone: bool = False
+              ) -> tuple[DeviceModel, FileRule, dict[str, str]] | None:
+        """The declared file ``filename`` is: ``model``'s (None at the root: any model's, ``per_phone`` names
+        only; two vendors claiming it is a tie, reported, and the first by name answers)."""
+        if where == "model":
+            assert model is not None
+            candidates = [(model, r) for r in self._claims.model.get(model.name, ())]
+        else:
+            candidates = [(m, r) for m, r in self._claims.root
+                          if (model is None or m is model) and (r.per_phone or not per_phone)]
+        hits = []
+        for m, rule in candidates:
+            values = rule.match(filename)
+            if values is not None:
+                values = {k: (v.lower() if k == "mac" else v) for k, v in values.items()}
+                if model is not None:
+                    return m, rule, values
+                hits.append((m, rule, values))
+        if len(hits) > 1 and _vendors_differ(self, [m.name for m, _, _ in hits]):
+            self._tie(Tie(f"file name {filename!r} at the root", tuple(sorted({m.name for m, _, _ in hits}))))
+        return hits[0] if hits else None
+
+    def malformed(self, filename: str, where: str, model: DeviceModel) -> FileRule | None:
+        """The rule of ``model`` whose kind of file ``filename`` is, malformed (answered 400)."""
+        rules = self._claims.model.get(model.name, ()) if where == "model" else (
+            r for m, r in self._claims.root if m is model)
+        return next((r for r in rules if r.is_malformed(filename)), None)
+
+    def file_conflicts(self) -> list[Tie]:
+        """Root file names two models both declare (per-phone patterns compared as written)."""
+        owners: dict[str, list[str]] = {}
+        for model, rule in self._claims.root:
+            owners.setdefault(rule.pattern, []).append(model.name)
+        return [Tie(f"root file {pattern!r}", tuple(names)) for pattern, names in sorted(owners.items())
+                if len(set(names)) > 1 and _vendors_differ(self, names)]
+
+    # --- Database, caches, sightings -----------------------------------------------------------------------
+    @contextmanager
+    def activated(self) -> Iterator[Site]:
+        """This Site's database for every table used in this thread, for the duration."""
+        with activated(self.db):
+            yield self
+
+    @cached_property
+    def changes(self) -> ChangeWatch:
+        return ChangeWatch(self.db, self.settings.http.change_check_interval)
+
+    @cached_property
+    def renders(self) -> RenderCache[Any]:
+        """Rendered files and database lookups, kept until something they depend on changes."""
+        return RenderCache(self.changes, self.settings.http.render_cache_entries)
+
+    @cached_property
+    def sightings(self) -> SightingBuffer:
+        http = self.settings.http
+        return SightingBuffer(self.db, http.sighting_flush_interval, http.sighting_buffer_limit)
 
     def migrations(self) -> list[Migration]:
-        return [m for batch in self.plugins.hook.autoprov_migrations() for m in batch or ()]
+        return [m for m in self.plugins.results("autoprov_migrations") if isinstance(m, Migration)]
 
     def init_database(self) -> list[Migration]:
         """Create or upgrade the schema; safe to rerun."""
-        with self.db.connection_context():
+        with self.activated(), self.db.connection_context():
             return migrate(self.db, self.migrations())
+
+    def close(self) -> None:
+        """Write pending sightings and close this thread's connection."""
+        if "sightings" in self.__dict__:
+            self.sightings.close()
+        if not self.db.is_closed():
+            self.db.close()
+
+
+def _vendors_differ(site: Site, names: list[str]) -> bool:
+    """Models of one vendor may share a root name (they serve the same answer by User-Agent)."""
+    return len({site.models[n].vendor for n in names}) > 1
+

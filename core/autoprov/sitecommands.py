@@ -15,6 +15,7 @@ import peewee
 from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.config import ENV_OVERRIDES, masked_settings
 from autoprov.db import describe_database, is_schema_missing, sqlite_path
+from autoprov.devices import ROOT
 from autoprov.schema import current_versions, outdated
 from autoprov.site import Site
 
@@ -45,7 +46,7 @@ def init(ctx: click.Context) -> None:
 def schema_problem(site: Site) -> str | None:
     """Why phones would get 503 from this database right now (None: the schema is there and current)."""
     try:
-        with site.db.connection_context():
+        with site.activated(), site.db.connection_context():
             behind = outdated(site.db, site.migrations())
     except peewee.PeeweeException as exc:
         if is_schema_missing(exc):
@@ -99,11 +100,21 @@ def models(site: Site) -> None:
     for model in site.models.values():
         click.echo(f"{model.name}: {model.label} ({model.vendor})")
         click.echo(f"  user-agent tokens: {', '.join(model.user_agent_tokens)}")
+        if model.family_tokens:
+            click.echo(f"  family tokens: {', '.join(model.family_tokens)}")
         click.echo(f"  lines: {model.line_count}")
+        if model.mac_ouis:
+            click.echo(f"  MAC prefixes: {', '.join(model.mac_ouis)}")
+        for rule in model.files():
+            where = "/" if rule.where == ROOT else model.base_path
+            flags = " (secret)" if rule.secret else ""
+            click.echo(f"  file {where}{rule.shape}: {rule.role}{flags}")
         click.echo(f"  firmware: {model.firmware_dir}")
         for name in model.firmware_files:
             state = "present" if (model.firmware_dir / name).is_file() else "missing"
             click.echo(f"    {name}: {state}")
+    for tie in site.file_conflicts() + site.ties:
+        click.echo(f"TIE {tie}")
     for broken in site.plugins.broken:
         click.echo(f"BROKEN {broken.name} ({broken.value}): {broken.error}")
     if not site.models:
@@ -145,7 +156,7 @@ def _toml_lines(name: str, table: dict[str, Any]) -> list[str]:
 def database_state(site: Site) -> str:
     """The schema versions recorded in the database, or why there are none."""
     try:
-        with site.db.connection_context():
+        with site.activated(), site.db.connection_context():
             versions = current_versions(site.db)
             behind = outdated(site.db, site.migrations())
     except peewee.PeeweeException as exc:

@@ -1,12 +1,13 @@
-"""IANA time zones turned into the parameters a Polycom phone understands.
+"""IANA time zones reduced to what phones understand; each vendor writes the result in its own terms.
 
 Phones know only a standard GMT offset and one yearly daylight-saving rule ("the last Sunday of March at
-02:00"), so the rule is read off the zone's transitions in a reference year and expressed that way.
+02:00"), so the rule is read off the zone's transitions in a reference year.
 """
 
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,56 +22,68 @@ def _zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/London)") from None
 
 
-def _rule(prefix: str, local: datetime) -> dict[str, str]:
-    """Describe a transition by weekday occurrence, as Polycom's fixedDayEnable=0 rules do."""
+@dataclass(frozen=True)
+class Transition:
+    """A daylight-saving change as phones describe it: "the last Sunday of March at 02:00"."""
+
+    month: int
+    week_start: int  # the first day of its week of the month: 1, 8, 15 or 22
+    weekday: int  # ISO: 1 = Monday .. 7 = Sunday
+    last_in_month: bool  # the last such weekday of the month
+    hour: int  # wall-clock hour just before the change, in the offset then in force
+    minute: int
+    day: int  # the day of the month in REFERENCE_YEAR (for formats with fixed dates)
+
+
+@dataclass(frozen=True)
+class ZoneRule:
+    """An IANA zone reduced to what phones understand: a standard offset and one yearly rule."""
+
+    name: str
+    standard_offset: int  # seconds east of UTC
+    dst_offset: int | None  # seconds east of UTC while daylight saving is on; None: no daylight saving
+    start: Transition | None
+    end: Transition | None
+
+
+def _transition(local: datetime) -> Transition:
     last_day = calendar.monthrange(local.year, local.month)[1]
-    weekday = (local.isoweekday() % 7) + 1  # Polycom: 1 = Sunday .. 7 = Saturday
-    last = local.day + 7 > last_day
-    return {
-        f"{prefix}.month": str(local.month),
-        # Occurrence as the first day of its week of the month: 1, 8, 15, 22.
-        f"{prefix}.date": str(((local.day - 1) // 7) * 7 + 1),
-        f"{prefix}.time": str(local.hour),
-        f"{prefix}.dayOfWeek": str(weekday),
-        f"{prefix}.dayOfWeek.lastInMonth": "1" if last else "0",
-    }
+    return Transition(local.month, ((local.day - 1) // 7) * 7 + 1, local.isoweekday(), local.day + 7 > last_day,
+                      local.hour, local.minute, local.day)
 
 
 @lru_cache(maxsize=64)
-def polycom_time_settings(name: str, year: int = REFERENCE_YEAR) -> tuple[tuple[str, str], ...]:
-    """``tcpIpApp.sntp.*`` parameters (gmtOffset and daylight saving) for an IANA zone, in a stable order."""
+def zone_rule(name: str, year: int = REFERENCE_YEAR) -> ZoneRule:
+    """The standard offset and daylight-saving rule of an IANA zone, read off its transitions in ``year``
+    (fixed, so generated configs are byte-stable). Raises ValueError for an unknown zone."""
     tz = _zone(name)
-    utc = UTC
-    start = datetime(year, 1, 1, tzinfo=utc)
+    start = datetime(year, 1, 1, tzinfo=UTC)
     transitions: list[tuple[datetime, timedelta, timedelta]] = []
     previous = start.astimezone(tz).utcoffset()
-    # Find each day whose offset differs from the day before, then the hour within it.
+    # Find each day whose offset differs from the day before, then the minute within it.
     for day in range(1, 367):
         moment = start + timedelta(days=day)
         offset = moment.astimezone(tz).utcoffset()
         if offset != previous:
-            for hour in range(24 * 60):
-                t = moment - timedelta(days=1) + timedelta(minutes=hour)
+            for minute in range(24 * 60):
+                t = moment - timedelta(days=1) + timedelta(minutes=minute)
                 if t.astimezone(tz).utcoffset() != previous:
                     transitions.append((t, previous, offset))
                     break
             previous = offset
     jan = datetime(year, 1, 1, tzinfo=tz)
     jul = datetime(year, 7, 1, tzinfo=tz)
-    standard = min(jan.utcoffset(), jul.utcoffset()) if len(transitions) == 2 else jan.utcoffset() - jan.dst()
-    params = [("tcpIpApp.sntp.gmtOffset", str(int(standard.total_seconds())))]
     if len(transitions) != 2:
-        params.append(("tcpIpApp.sntp.daylightSavings.enable", "0"))
-        return tuple(params)
+        standard = jan.utcoffset() - jan.dst()
+        return ZoneRule(name, int(standard.total_seconds()), None, None, None)
+    standard = min(jan.utcoffset(), jul.utcoffset())
     begin = next(t for t in transitions if t[2] > t[1])
     end = next(t for t in transitions if t[2] < t[1])
-    params.append(("tcpIpApp.sntp.daylightSavings.enable", "1"))
-    params.append(("tcpIpApp.sntp.daylightSavings.fixedDayEnable", "0"))
-    prefix = "tcpIpApp.sntp.daylightSavings"
     # Wall-clock time just before each change, in the offset then in force.
-    for name_, (moment, before, _after) in (("start", begin), ("stop", end)):
-        params.extend(_rule(f"{prefix}.{name_}", (moment + before).replace(tzinfo=None)).items())
-    return tuple(params)
+    return ZoneRule(
+        name, int(standard.total_seconds()), int(max(jan.utcoffset(), jul.utcoffset()).total_seconds()),
+        _transition((begin[0] + begin[1]).replace(tzinfo=None)), _transition((end[0] + end[1]).replace(tzinfo=None)),
+    )
 
 
 def is_valid_zone(name: str) -> bool:
@@ -81,4 +94,4 @@ def is_valid_zone(name: str) -> bool:
     return True
 
 
-__all__ = ["polycom_time_settings", "is_valid_zone", "REFERENCE_YEAR"]
+__all__ = ["zone_rule", "ZoneRule", "Transition", "is_valid_zone", "REFERENCE_YEAR"]

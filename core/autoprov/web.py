@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import peewee
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
+from werkzeug.http import generate_etag
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from autoprov.db import is_unavailable
-from autoprov.logthrottle import log_throttled
+from autoprov.logthrottle import throttled
 from autoprov.site import Site
 
 log = logging.getLogger(__name__)
@@ -37,22 +38,48 @@ def plain(status: int, text: str, **headers: str) -> Response:
     return Response(text.rstrip("\n") + "\n", status=status, mimetype="text/plain", headers=headers)
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A generated file's bytes with their ETag, computed once and cached with them."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> Rendered:
+        return cls(body, generate_etag(body))
+
+
+def rendered_response(request: Request, rendered: Rendered, media_type: str) -> Response:
+    """A generated file: byte-stable, so its ETag lets a polling phone get 304 (nothing is rendered for it)."""
+    response = Response(rendered.body, content_type=media_type)
+    response.headers["Cache-Control"] = "no-cache"  # revalidate every time: the database may change
+    response.set_etag(rendered.etag)
+    return response.make_conditional(request)
+
+
 class Application:
     def __init__(self, site: Site) -> None:
         self.site = site
-        routes: Iterable[Route] = (r for batch in site.plugins.hook.autoprov_routes() for r in batch or ())
-        self.url_map = Map(
-            [Rule(r.rule, endpoint=r.handler, methods=list(r.methods)) for r in routes],
-            merge_slashes=False,  # "//" in a phone's path is a path trick, not a typo to repair
-        )
+        rules = []
+        for impl, route in ((i, r) for i, batch in site.plugins.each_result("autoprov_routes") for r in batch or ()):
+            try:
+                rules.append(Rule(route.rule, endpoint=route.handler, methods=list(route.methods)))
+            except Exception as exc:  # a malformed rule: that plugin's route is left out, the server starts
+                site.plugins.report_broken(impl.plugin_name, "autoprov_routes", exc)
+        # "//" in a phone's path is a path trick, not a typo to repair.
+        self.url_map = Map(rules, merge_slashes=False)
 
     def dispatch(self, request: Request) -> Response:
-        adapter = self.url_map.bind_to_environ(request.environ)
-        # Handlers connect on first query; close after the response, unless the caller had it open.
-        was_closed = self.site.db.is_closed()
+        # Connections stay open per thread between requests; one the database broke is closed below.
         try:
-            handler, values = adapter.match()
-            return handler(self.site, request, **values)
+            with self.site.activated():
+                self.site.changes.revalidate()
+                adapter = self.url_map.bind_to_environ(request.environ)
+                handler, values = adapter.match()
+                return handler(self.site, request, **values)
+        except BadHost:
+            return plain(400, "malformed Host header")
         except HTTPException as exc:
             if exc.response is not None:
                 return exc.response
@@ -60,13 +87,18 @@ class Application:
         except peewee.PeeweeException as exc:
             if not is_unavailable(exc):
                 raise
-            log_throttled(log, logging.ERROR, type(exc), "database unavailable (%s %s): %s", request.method,
-                          request.path, " ".join(str(exc).split()))
+            throttled(log, f"database-unavailable:{type(exc).__name__}", logging.ERROR,
+                      "database unavailable (%s %s): %s", request.method, request.path, exc)
+            self._drop_connection()
             retry = str(self.site.settings.http.retry_after)
             return plain(503, "database unavailable, try again later", **{"Retry-After": retry})
-        finally:
-            if was_closed and not self.site.db.is_closed():
-                self.site.db.close()
+
+    def _drop_connection(self) -> None:
+        """Close this thread's connection after a failure, so the next request connects afresh."""
+        try:
+            self.site.db.close()
+        except Exception:  # already broken: nothing to close cleanly
+            pass
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)

@@ -51,7 +51,7 @@ def test_cid_add_refuses_bad_values(run, number: str, name: str) -> None:  # noq
 
 
 def test_route_add_list_remove(run, agi_site: Site) -> None:  # noqa: ANN001
-    from autoprov.provisioning.tables import Extension
+    from autoprov.tables import Extension
 
     with agi_site.db.connection_context():
         Extension.create(user_id="1001", secret="s3cret")

@@ -146,7 +146,7 @@ def cid_remove(site: Site, number: str) -> None:
 def _known_extensions(numbers: list[str]) -> list[str]:
     """Numbers among ``numbers`` that are not provisioned extensions (empty when that table is absent)."""
     try:
-        from autoprov.provisioning.tables import Extension
+        from autoprov.tables import Extension
     except ImportError:
         return []
     try:

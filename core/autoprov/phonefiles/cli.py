@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import click
 
 from autoprov import hookimpl
-from autoprov.cli import pass_site
-from autoprov.phonefiles import logquery, storedfiles
+from autoprov.cli import parse_mac, pass_site
+from autoprov.devices import DeviceModel
+from autoprov.phonefiles import logquery, logs, storedfiles
 from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, Kind
 from autoprov.phonefiles.tables import LogFile, LogLine, StoredFile
-from autoprov.provisioning.admin import parse_mac
-from autoprov.provisioning.tables import Phone, utcnow
 from autoprov.site import Site
+from autoprov.tables import Phone, Sighting, utcnow
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -89,7 +89,9 @@ def logs_show(site: Site, mac: str, file: str | None, level: int | None, since: 
     zone = phone_zone(site, mac)
     since_time = parse_since(since, zone) if since else None
     rows = list(logquery.query_lines(mac, file, level, since_time, grep, limit or None))
-    pending = logquery.pending_lines(mac, file, logquery.line_filter(level, since_time, grep))
+    model = phone_model(site, mac)
+    pending = logquery.pending_lines(mac, file, logquery.line_filter(level, since_time, grep),
+                                     model.parse_log_line if model else logs.unparsed)
     if not rows and not pending:
         _no_lines(mac, file)
         return
@@ -235,3 +237,14 @@ def autoprov_register_commands(cli: click.Group) -> None:
         CONTACTS, "Phones' own directories (merged with the company directory).",
         "Print the phone's contacts as it uploaded them (or an earlier version); the phone is served them "
         "merged with the company directory."))
+
+
+def phone_model(site: Site, mac: str) -> DeviceModel | None:
+    """The installed model of phone ``mac``: as the database has it, else as its User-Agent last said."""
+    phone = Phone.get_or_none(Phone.mac == mac)
+    name = phone.model if phone else None
+    if name is None:
+        seen = Sighting.select(Sighting.model).where(Sighting.mac == mac, Sighting.model.is_null(False))
+        newest = seen.order_by(Sighting.last_seen.desc()).first()
+        name = newest.model if newest else None
+    return site.models.get(name) if name else None

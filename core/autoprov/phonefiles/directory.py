@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from autoprov.devices import DeviceModel, DirectoryEntry
 from autoprov.phonefiles import storedfiles
-from autoprov.provisioning.tables import Extension
+from autoprov.tables import Extension
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 import peewee
 
 from autoprov.db import connection
-from autoprov.phonefiles.logparse import clean_text, parse_line
+from autoprov.phonefiles.logs import LineParser, clean_text, unparsed
 from autoprov.phonefiles.tables import LogFile, LogLine
 from autoprov.phonefiles.transactions import write_transaction
-from autoprov.provisioning.tables import utcnow
+from autoprov.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,9 @@ class Pending:
     after: int | None  # id of the newest stored line of its file (None: it has none)
 
 
-def pending_lines(mac: str, file: str | None, passes: Callable[[LogLine], bool]) -> list[Pending]:
-    """The unfinished last lines of one phone's files (or of one) that ``passes``."""
+def pending_lines(mac: str, file: str | None, passes: Callable[[LogLine], bool],
+                  parse: LineParser = unparsed) -> list[Pending]:
+    """The unfinished last lines of one phone's files (or of one) that ``passes``, read by ``parse``."""
     query = LogFile.select().where(LogFile.mac == mac)
     if file:
         query = query.where(LogFile.name == file)
@@ -84,7 +85,7 @@ def pending_lines(mac: str, file: str | None, passes: Callable[[LogLine], bool])
     for f in query.order_by(LogFile.name):
         if not f.pending:
             continue
-        rec = parse_line(clean_text(bytes(f.pending).removesuffix(b"\r")), f.updated)
+        rec = parse(clean_text(bytes(f.pending).removesuffix(b"\r")), f.updated)
         line = LogLine(mac=mac, file=f.name, generation=f.generation, received_at=f.updated, **asdict(rec))
         if passes(line):
             newest = LogLine.select(peewee.fn.MAX(LogLine.id)).where(LogLine.mac == mac, LogLine.file == f.name)

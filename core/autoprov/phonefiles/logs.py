@@ -34,7 +34,7 @@ import datetime as dt
 import json
 import logging
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from tempfile import SpooledTemporaryFile
 from typing import IO, Any
@@ -42,7 +42,7 @@ from typing import IO, Any
 import peewee
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from autoprov.phonefiles.logparse import clean_text, parse_line
+from autoprov.devices import LogRecord
 from autoprov.phonefiles.tables import LogFile, LogGeneration, LogLine
 from autoprov.phonefiles.transactions import locked, write_transaction
 
@@ -160,12 +160,27 @@ def stored_length(mac: str, name: str) -> int | None:
     return None if row is None else row.received
 
 
-def ingest(db: peewee.Database, mac: str, name: str, body: Body, start: int | None, now: dt.datetime) -> Stored:
-    """Store an upload of ``<mac>-<name>.log``: ``start`` is the Content-Range start, None for a whole file."""
+LineParser = Callable[[str, dt.datetime], LogRecord]
+
+
+def clean_text(raw: bytes) -> str:
+    """Bytes of one line as text: invalid UTF-8 replaced, NUL replaced (PostgreSQL text cannot hold it)."""
+    return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def unparsed(text: str, uploaded: dt.datetime) -> LogRecord:
+    """A line kept whole, for a phone whose model is not known."""
+    return LogRecord(parsed=False, message=text)
+
+
+def ingest(db: peewee.Database, mac: str, name: str, body: Body, start: int | None, now: dt.datetime,
+           parse: LineParser = unparsed) -> Stored:
+    """Store an upload of ``<mac>-<name>.log``: ``start`` is the Content-Range start, None for a whole file;
+    ``parse`` is the phone's model's line parser."""
     with write_transaction(db):
         LogFile.insert(mac=mac, name=name, fingerprint=EMPTY).on_conflict_ignore().execute()
         state = locked(LogFile.select().where(LogFile.mac == mac, LogFile.name == name), db).get()
-        writer = _Writer(db, state, now)
+        writer = _Writer(db, state, now, parse)
         if start is None:
             offset = _whole_file_offset(writer, body)
         else:
@@ -285,8 +300,9 @@ class _Writer:
     """Appends bytes to a generation of a file (the current one, or an earlier one a late upload extends):
     lines become rows, in batches."""
 
-    def __init__(self, db: peewee.Database, state: LogFile, now: dt.datetime) -> None:
+    def __init__(self, db: peewee.Database, state: LogFile, now: dt.datetime, parse: LineParser) -> None:
         self.db = db
+        self.parse = parse
         self.state = state
         self.now = now
         self.current = Generation.of(state, state.generation)
@@ -384,7 +400,7 @@ class _Writer:
         while len(raw) > MAX_LINE_BYTES:
             self._row(raw[:MAX_LINE_BYTES])
             raw = raw[MAX_LINE_BYTES:]
-        rec = parse_line(clean_text(raw.removesuffix(b"\r")), self.now)
+        rec = self.parse(clean_text(raw.removesuffix(b"\r")), self.now)
         s = self.state
         self.rows.append((
             s.mac, s.name, self.target.number, self.now, rec.parsed, rec.stamp, rec.phone_time, rec.uptime,

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request
 
 from autoprov.phonefiles.tables import StoredFile
 from autoprov.phonefiles.transactions import write_transaction
-from autoprov.provisioning.tables import utcnow
+from autoprov.tables import utcnow
 
 ATTEMPTS = 3  # concurrent writers of one file on PostgreSQL: the loser of the version number retries
 

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import peewee
-from playhouse.migrate import SchemaMigrator, migrate
+from playhouse.migrate import SchemaMigrator
 
 from autoprov import hookimpl
 from autoprov.db import BaseModel
-from autoprov.provisioning.tables import utcnow
-from autoprov.schema import Migration, create_tables
+from autoprov.revision import watch_tables
+from autoprov.schema import Migration, add_column, create_tables
+from autoprov.tables import utcnow
 
 
 class LogFile(BaseModel):
@@ -98,17 +99,12 @@ def autoprov_migrations() -> list[Migration]:
         ),
         Migration("phonefiles", 2, "log file heads and earlier generations, to recognise late uploads", _add_heads),
         Migration("phonefiles", 3, "contacts uploads sorted out into company and personal entries as they arrive",
-                  lambda db, migrator: _add_column(db, migrator, StoredFile.classified)),
+                  lambda db, migrator: add_column(db, migrator, StoredFile.classified)),
+        Migration("phonefiles", 4, "uploaded contacts change what phones are served (the change counter)",
+                  lambda db, migrator: watch_tables(db, StoredFile)),
     ]
 
 
-def _add_column(db: peewee.Database, migrator: SchemaMigrator, field: peewee.Field) -> None:
-    # A database created since got the column from version 1, which creates the tables as they are now.
-    table = field.model._meta.table_name
-    if field.column_name not in {c.name for c in db.get_columns(table)}:
-        migrate(migrator.add_column(table, field.column_name, field))
-
-
 def _add_heads(db: peewee.Database, migrator: SchemaMigrator) -> None:
-    _add_column(db, migrator, LogFile.head)
+    add_column(db, migrator, LogFile.head)
     db.create_tables([LogGeneration], safe=True)

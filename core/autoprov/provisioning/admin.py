@@ -14,17 +14,20 @@ from dataclasses import dataclass, fields
 import peewee
 
 from autoprov.config import HOST
+from autoprov.devices import PhoneView
 from autoprov.mac import InvalidMac, normalize_mac
-from autoprov.provisioning.tables import Extension, Phone, PhoneLine
+from autoprov.phones import line_of
+from autoprov.refused import Refused
 from autoprov.site import Site
+from autoprov.tables import Extension, Phone, PhoneLine
 from autoprov.timezones import is_valid_zone
 
 # SIP user part characters Asterisk endpoints use in practice; no spaces, quotes or '@'.
 _USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,79}$")
 
 
-class AdminError(ValueError):
-    pass
+class AdminError(Refused):
+    """A refused change to extensions or phones; ``field`` names the form field it concerns, if one does."""
 
 
 @dataclass
@@ -117,21 +120,44 @@ def parse_mac(value: str) -> str:
     try:
         return normalize_mac(value)
     except InvalidMac as exc:
-        raise AdminError(str(exc)) from None
+        raise AdminError(str(exc), field="mac") from None
 
 
 def check_model(site: Site, model: str, line_count: int) -> None:
     if model not in site.models:
         installed = ", ".join(site.models) or "none"
-        raise AdminError(f"unknown model {model!r} (installed: {installed})")
+        raise AdminError(f"unknown model {model!r} (installed: {installed})", field="model")
     limit = site.models[model].line_count
     if line_count > limit:
-        raise AdminError(f"{model} has {limit} line(s); {line_count} given")
+        raise AdminError(f"{model} has {limit} line(s); {line_count} given", field="lines")
+
+
+def check_with_model(site: Site, model: str, mac: str, extensions: list[ExtensionData],
+                     time_zone: str | None) -> None:
+    """Ask the phone's model whether it can render these lines: a value its format cannot carry is refused now,
+    with the field it concerns, rather than discovered when the phone asks."""
+    device = site.models[model]
+    lines = tuple(line_of(position, e.user_id, e.secret or "x", e.first_name, e.last_name, e.server, e.port,
+                          e.mailbox, site.settings) for position, e in enumerate(extensions, start=1))
+    try:
+        refusals = device.check_phone(PhoneView(mac, model, lines, time_zone or None))
+    except Exception as exc:  # a plugin's bug must not block the admin: reported, and the change goes on
+        site.plugins.report_broken(model, "check_phone", exc)
+        return
+    if refusals:
+        first = refusals[0]
+        raise AdminError(f"phone {mac}: {device.label} cannot take this: {first}", field=first.field)
+
+
+def data_of(ext: Extension) -> ExtensionData:
+    return ExtensionData(ext.user_id, ext.secret, ext.first_name, ext.last_name, ext.mailbox, ext.server, ext.port,
+                         ext.in_directory)
 
 
 def check_time_zone(time_zone: str | None) -> None:
     if time_zone and not is_valid_zone(time_zone):
-        raise AdminError(f"unknown time zone {time_zone!r} (use an IANA name such as Europe/London)")
+        raise AdminError(f"unknown time zone {time_zone!r} (use an IANA name such as Europe/London)",
+                         field="time_zone")
 
 
 def add_phone(
@@ -148,8 +174,9 @@ def add_phone(
     check_model(site, model, len(user_ids))
     check_time_zone(time_zone)
     if Phone.get_or_none(Phone.mac == mac) is not None:
-        raise AdminError(f"phone {mac} already exists")
+        raise AdminError(f"phone {mac} already exists", field="mac")
     found = _extensions(user_ids)
+    check_with_model(site, model, mac, [data_of(found[u]) for u in user_ids], time_zone)
     try:
         with site.db.atomic():
             phone = Phone.create(mac=mac, model=model, time_zone=time_zone or None, notes=notes)
@@ -164,7 +191,7 @@ def _extensions(user_ids: list[str]) -> dict[str, Extension]:
     found = {e.user_id: e for e in Extension.select().where(Extension.user_id.in_(user_ids))} if user_ids else {}
     missing = [u for u in user_ids if u not in found]
     if missing:
-        raise AdminError(f"unknown extension(s): {', '.join(missing)}")
+        raise AdminError(f"unknown extension(s): {', '.join(missing)}", field="lines")
     return found
 
 
@@ -187,7 +214,9 @@ def update_phone(
     user_ids = list(lines) if lines is not None else [row.extension.user_id for row in phone.lines]
     check_model(site, model or phone.model, len(user_ids))
     check_time_zone(time_zone)
-    found = _extensions(user_ids) if lines is not None else {}
+    found = _extensions(user_ids)
+    zone = phone.time_zone if time_zone is None else time_zone
+    check_with_model(site, model or phone.model, phone.mac, [data_of(found[u]) for u in user_ids], zone)
     with site.db.atomic():
         if model is not None:
             phone.model = model
@@ -201,8 +230,9 @@ def update_phone(
     return phone
 
 
-def update_extension(user_id: str, **changes: object) -> Extension:
-    """Change the given fields of an extension (names as in ExtensionData), with the same checks as adding."""
+def update_extension(user_id: str, site: Site | None = None, **changes: object) -> Extension:
+    """Change the given fields of an extension (names as in ExtensionData), with the same checks as adding;
+    with ``site``, each phone carrying it is checked with its model too."""
     ext = Extension.get_or_none(Extension.user_id == user_id)
     if ext is None:
         raise AdminError(f"no extension {user_id}")
@@ -214,11 +244,24 @@ def update_extension(user_id: str, **changes: object) -> Extension:
     for key, value in changes.items():
         setattr(data, key, value)
     data.validate()
+    if site is not None:
+        _check_phones_carrying(site, ext, data)
     for key in changes:
         setattr(ext, key, getattr(data, key))
     ext.server = ext.server or None  # "" means the site's SIP server
     ext.save()
     return ext
+
+
+def _check_phones_carrying(site: Site, ext: Extension, data: ExtensionData) -> None:
+    carrying = Phone.select().join(PhoneLine).where(PhoneLine.extension == ext).distinct()
+    for phone in carrying:
+        if phone.model not in site.models:
+            continue
+        rows = PhoneLine.select(PhoneLine, Extension).join(Extension).where(PhoneLine.phone == phone)
+        extensions = [data if row.extension.id == ext.id else data_of(row.extension)
+                      for row in rows.order_by(PhoneLine.position)]
+        check_with_model(site, phone.model, phone.mac, extensions, phone.time_zone)
 
 
 def remove_phone(mac: str) -> None:

@@ -8,12 +8,13 @@ import click
 
 from autoprov import hookimpl
 from autoprov.cli import pass_site
+from autoprov.devices import GENERATED, PHONE
 from autoprov.mac import format_mac
+from autoprov.phones import phone_view
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
-from autoprov.provisioning.phones import phone_view
-from autoprov.provisioning.tables import Extension, Phone, PhoneLine, Sighting
 from autoprov.site import Site
+from autoprov.tables import Extension, Phone, PhoneLine, Sighting
 
 
 @click.group()
@@ -69,7 +70,7 @@ def extension_update(site: Site, user_id: str, directory: bool | None, **options
         changes["in_directory"] = directory
     if not changes:
         raise click.UsageError("nothing to change")
-    admin.update_extension(user_id, **changes)
+    admin.update_extension(user_id, site, **changes)
     click.echo(f"updated extension {user_id}: {', '.join(sorted(changes))}")
 
 
@@ -180,20 +181,22 @@ def phone_remove(site: Site, mac: str) -> None:
 
 @click.command()
 @click.argument("mac")
-@click.option("--file", "which", type=click.Choice(["phone", "master", "site", "initial"]), default="phone")
+@click.option("--file", "which", metavar="NAME",
+              help="Another file the phone's model generates, by the name it declares (see `autoprov models`).")
 @pass_site
-def render(site: Site, mac: str, which: str) -> None:
+def render(site: Site, mac: str, which: str | None) -> None:
     """Print a phone's config as the phone would get it (includes its SIP passwords)."""
     p = admin.get_phone(mac)
     model = site.models.get(p.model)
     if model is None:
         raise click.ClickException(f"phone {p.mac} is a {p.model}, which is not installed")
-    body = {
-        "phone": lambda: model.render_phone_config(phone_view(p, site.settings)),
-        "master": model.render_master_config,
-        "site": model.render_site_config,
-        "initial": model.render_initial_config,
-    }[which]()
+    rules = [r for r in model.files() if (r.role == PHONE if which is None else r.pattern == which and
+                                          r.role in (PHONE, GENERATED))]
+    if not rules:
+        names = ", ".join(r.pattern for r in model.files() if r.role in (PHONE, GENERATED))
+        raise click.ClickException(f"{model.name} generates no file {which!r} (it generates: {names})")
+    rule = rules[0]
+    body = model.render(rule, phone_view(p, site.settings) if rule.role == PHONE else None)
     click.echo(body.decode("utf-8"), nl=False)
 
 

@@ -21,9 +21,16 @@ from typing import Any
 
 import peewee
 
-from autoprov.provisioning.admin import AdminError, ExtensionData, check_model, check_time_zone, parse_mac
-from autoprov.provisioning.tables import Extension, Phone, PhoneLine, utcnow
+from autoprov.provisioning.admin import (
+    AdminError,
+    ExtensionData,
+    check_model,
+    check_time_zone,
+    check_with_model,
+    parse_mac,
+)
 from autoprov.site import Site
+from autoprov.tables import Extension, Phone, PhoneLine, utcnow
 
 EXTENSION_COLUMNS = ("secret", "first_name", "last_name", "mailbox", "directory", "sip_server", "sip_port")
 PHONE_COLUMNS = ("model", "time_zone", "notes")
@@ -332,6 +339,25 @@ class _Plan:
         for line, _, position in phone.rows:
             if position > limit:
                 self.error(line, f"phone {mac}: {model} has {limit} line(s); there is no line {position}")
+        extensions = [self._extension_data(user_id) for _, user_id, _ in sorted(phone.rows, key=lambda r: r[2])]
+        if None not in extensions:
+            try:
+                check_with_model(self.site, model, mac, extensions, phone.values.get("time_zone"))
+            except AdminError as exc:
+                self.error(phone.line, str(exc))
+
+    def _extension_data(self, user_id: str) -> ExtensionData | None:
+        """An extension as the phone will carry it: from the file, else from the database (None: neither)."""
+        existing = self.existing_exts.get(user_id)
+        if existing is not None:
+            secret, first, last, mailbox, listed, server, port = existing
+            return ExtensionData(user_id, secret, first, last, mailbox, server, port, bool(listed))
+        ext = self.exts.get(user_id)
+        if ext is None or "secret" not in ext.values:
+            return None
+        v = ext.values
+        return ExtensionData(user_id, v["secret"], v.get("first_name", ""), v.get("last_name", ""),
+                             v.get("mailbox", ""), v.get("sip_server"), v.get("sip_port"))
 
     # -- writing -------------------------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """autoprov plugin for the Polycom SoundPoint IP 331 (two lines)."""
 
+from autoprov.devices import ModelPlugin
 from autoprov.vendors.polycom import PolycomModel
 
-plugin = PolycomModel(
+plugin = ModelPlugin(
+    PolycomModel,
     name="polycom_ip331",
     label="Polycom SoundPoint IP 331",
     user_agent_tokens=("SPIP_331",),

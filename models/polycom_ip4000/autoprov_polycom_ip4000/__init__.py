@@ -5,6 +5,7 @@ to their own path (not confirmed which release added them). So its initial confi
 and site configs under its path: a phone that ignores the device settings is configured all the same.
 """
 
+from autoprov.devices import ModelPlugin
 from autoprov.vendors.polycom import SITE, PolycomModel
 
 
@@ -14,7 +15,8 @@ class SoundStationIP4000(PolycomModel):
         return super().initial_config_files() + [f"{base}[PHONE_MAC_ADDRESS]-phone.cfg", base + SITE]
 
 
-plugin = SoundStationIP4000(
+plugin = ModelPlugin(
+    SoundStationIP4000,
     name="polycom_ip4000",
     label="Polycom SoundStation IP 4000",
     user_agent_tokens=("SSIP_4000",),

@@ -7,6 +7,7 @@ shared one with ``<%inherit file="/templates/NAME.mako"/>``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import xml.etree.ElementTree as ET
 from functools import cached_property
@@ -16,8 +17,26 @@ from urllib.parse import unquote, urlsplit
 
 from mako.lookup import TemplateLookup
 
-from autoprov.devices import DeviceModel, DirectoryEntry, PhoneView
-from autoprov.timezones import polycom_time_settings
+from autoprov.config import Settings
+from autoprov.devices import (
+    CONTACTS,
+    DIRECTORY,
+    FALLBACK,
+    GENERATED,
+    LOG,
+    MODEL,
+    OVERRIDES,
+    PHONE,
+    ROOT,
+    DeviceModel,
+    DirectoryEntry,
+    FileRule,
+    LogRecord,
+    PhoneView,
+)
+from autoprov.mac import ZERO_MAC as ZERO
+from autoprov.vendors.polycom.logparse import parse_line
+from autoprov.vendors.polycom.timezone import polycom_time_settings
 from autoprov.xmlsafe import truncate_utf8
 
 BASE_TEMPLATES = Path(__file__).parent / "templates"
@@ -31,6 +50,10 @@ SERVER_TYPES = {"http": "2", "https": "3"}
 MASTER = "000000000000.cfg"
 SITE = "site.cfg"
 DEVICE = "device.cfg"
+XML = "application/xml; charset=utf-8"
+
+# Polycom's (and, since 2018, Poly's) MAC prefixes: IEEE registrations of Polycom, Inc.
+POLYCOM_OUIS = ("0004f2", "64167f")
 
 # Directory fields the phone stores in at most 40 bytes of UTF-8, and the tag names it uses for the others.
 DIRECTORY_TEXT_LIMIT = 40
@@ -41,23 +64,29 @@ _LINE_BREAKS = re.compile(r"[\t\r\n]+")
 
 class PolycomModel(DeviceModel):
     vendor = "Polycom"
+    mac_ouis = POLYCOM_OUIS
+    check_sync_event = "check-sync"
 
     def __init__(
         self,
+        settings: Settings,
+        plugin_settings: object,
         name: str,
         label: str,
         user_agent_tokens: tuple[str, ...],
         line_count: int,
         part_number: str,
         package: str | None = None,
+        family_tokens: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.label = label
         self.user_agent_tokens = user_agent_tokens
+        self.family_tokens = family_tokens
         self.line_count = line_count
         self.part_number = part_number
         self.package = package
-        super().__init__()
+        super().__init__(settings, plugin_settings)
 
     # --- User-Agent -------------------------------------------------------------------------
     def firmware_version(self, user_agent: str) -> str | None:
@@ -70,20 +99,41 @@ class PolycomModel(DeviceModel):
         return m.group(1).lower() if m else None
 
     # --- Files ------------------------------------------------------------------------------
+    def files(self) -> tuple[FileRule, ...]:
+        # device.cfg hands out the provisioning login when the public URL carries one.
+        login = bool(urlsplit(self.settings.public_url).username)
+        return (
+            FileRule(MASTER, GENERATED, ROOT, "initial.cfg.mako", media_type=XML),
+            FileRule("{mac}.cfg", FALLBACK, ROOT),
+            FileRule(MASTER, GENERATED, MODEL, "master.cfg.mako", media_type=XML),
+            FileRule(SITE, GENERATED, MODEL, "site.cfg.mako", media_type=XML),
+            FileRule(DEVICE, GENERATED, MODEL, "device.cfg.mako", secret=login, media_type=XML),
+            FileRule("{mac}-phone.cfg", PHONE, MODEL, "phone.cfg.mako", secret=True, media_type=XML),
+            FileRule("{mac}.cfg", FALLBACK, MODEL),
+            # The directory; <mac>-directory.xml holds the user's own contacts too.
+            FileRule(f"{ZERO}-directory.xml", DIRECTORY, media_type=XML),
+            FileRule("{mac}-directory.xml", DIRECTORY, secret=True, media_type=XML,
+                     malformed=r"[^/]*-directory\.xml"),
+            # What the phone writes back into the directories its master config names (and reads there).
+            FileRule(f"contacts/{ZERO}-directory.xml", DIRECTORY, media_type=XML),
+            FileRule("contacts/{mac}-directory.xml", CONTACTS, methods=("GET", "PUT"), secret=True, media_type=XML,
+                     malformed=r"contacts/([^/]*-)?directory\.xml"),
+            FileRule("logs/{mac}-{name}.log", LOG, methods=("HEAD", "PUT"), malformed=r"logs/.*"),
+            FileRule("overrides/{mac}-{name:phone\\.cfg|web\\.cfg}", OVERRIDES, methods=("GET", "PUT"), secret=True,
+                     media_type=XML, malformed=r"overrides/([^/]*-)?(phone|web)\.cfg"),
+        )
+
     @property
     def app_image(self) -> str:
         """The SIP application image: the part-numbered one if the admin installed it, else ``sip.ld``."""
         numbered = f"{self.part_number}.sip.ld"
-        if self.settings is not None and (self.firmware_dir / numbered).is_file():
+        if (self.firmware_dir / numbered).is_file():
             return numbered
         return "sip.ld"
 
     @property
     def firmware_files(self) -> tuple[str, ...]:
         return ("bootrom.ld", f"{self.part_number}.bootrom.ld", "sip.ld", f"{self.part_number}.sip.ld")
-
-    def generated_files(self) -> dict[str, str]:
-        return {MASTER: "master", SITE: "site", DEVICE: "device"}
 
     def config_files(self) -> list[str]:
         """CONFIG_FILES of the master config; the phone reads them in order and the first setting wins."""
@@ -115,47 +165,40 @@ class PolycomModel(DeviceModel):
         text = self.templates.get_template(template).render_unicode(model=self, settings=self.settings, **context)
         return text.encode("utf-8")
 
-    def render_initial_config(self) -> bytes:
-        return self._render("initial.cfg.mako", config_files=self.initial_config_files())
+    def render(self, rule: FileRule, phone: PhoneView | None = None) -> bytes:
+        template = rule.template or ""
+        if phone is not None:
+            # A per-phone zone goes into the phone's own file, which the phone reads before site.cfg.
+            time_params = polycom_time_settings(phone.time_zone) if phone.time_zone else ()
+            return self._render(template, phone=phone, time_params=time_params)
+        return self._render(template, **self._context(template))
 
-    def render_device_config(self) -> bytes:
+    def _context(self, template: str) -> dict[str, object]:
+        if template == "initial.cfg.mako":
+            return {"config_files": self.initial_config_files()}
+        if template == "master.cfg.mako":
+            return {"config_files": self.config_files()}
+        if template == "site.cfg.mako":
+            return {"time_params": polycom_time_settings(self.settings.time.time_zone)}
+        if template == "device.cfg.mako":
+            return self._device_context()
+        return {}
+
+    def _device_context(self) -> dict[str, object]:
         """Device settings that move a phone to this model's path (read once, then the phone reboots)."""
-        assert self.settings is not None
         url = urlsplit(self.settings.public_url)
         # serverName is host[:port][/path] without a scheme; the public URL's own path (a server mounted under
         # /autoprov) comes before the model's. Credentials in the URL become the phone's provisioning login.
         server_name = url.netloc.rpartition("@")[2] + url.path.rstrip("/") + self.base_path.rstrip("/")
-        return self._render(
-            "device.cfg.mako",
-            server_type=SERVER_TYPES[url.scheme],
-            server_name=server_name,
-            prov_user=unquote(url.username or ""),
-            prov_password=unquote(url.password or ""),
-        )
-
-    def render_master_config(self) -> bytes:
-        return self._render("master.cfg.mako", config_files=self.config_files())
-
-    def render_site_config(self) -> bytes:
-        assert self.settings is not None
-        return self._render("site.cfg.mako", time_params=polycom_time_settings(self.settings.time.time_zone))
-
-    def render_phone_config(self, phone: PhoneView) -> bytes:
-        # A per-phone zone goes into the phone's own file, which the phone reads before site.cfg.
-        time_params = polycom_time_settings(phone.time_zone) if phone.time_zone else ()
-        return self._render("phone.cfg.mako", phone=phone, time_params=time_params)
-
-    def role_holds_secrets(self, role: str) -> bool:
-        # device.cfg hands out the provisioning login when the public URL carries one.
-        assert self.settings is not None
-        return role == "device" and bool(urlsplit(self.settings.public_url).username)
-
-    def render_generated(self, role: str) -> bytes:
         return {
-            "master": self.render_master_config,
-            "site": self.render_site_config,
-            "device": self.render_device_config,
-        }[role]()
+            "server_type": SERVER_TYPES[url.scheme],
+            "server_name": server_name,
+            "prov_user": unquote(url.username or ""),
+            "prov_password": unquote(url.password or ""),
+        }
+
+    def parse_log_line(self, text: str, uploaded: dt.datetime) -> LogRecord:
+        return parse_line(text, uploaded)
 
     # --- Contact directory ---------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes:

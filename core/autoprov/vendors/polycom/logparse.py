@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+
+from autoprov.devices import LogRecord
 
 # Every field is bounded so it fits its column (stamp 32, module 16 characters): a line that does not fit is
 # stored raw rather than failing its whole upload. ASCII digits only: int() would take any script's digits.
@@ -17,23 +18,6 @@ _LINE = re.compile(r"(\d{10}|\d{1,12}\.\d{1,9})\|([^|]{1,5})\|([0-6*])\|(\d{1,4}
 
 # A phone's clock is in its own zone and may run a little fast: a time this far past the upload still counts.
 FUTURE_SLACK = dt.timedelta(days=2)
-
-
-@dataclass(frozen=True)
-class LogRecord:
-    parsed: bool
-    message: str
-    stamp: str | None = None
-    phone_time: dt.datetime | None = None
-    uptime: float | None = None
-    module: str | None = None
-    level: int | None = None
-    missed: int | None = None
-
-
-def clean_text(raw: bytes) -> str:
-    """Bytes of one line as text: invalid UTF-8 replaced, NUL replaced (PostgreSQL text cannot hold it)."""
-    return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def parse_line(text: str, uploaded: dt.datetime) -> LogRecord:

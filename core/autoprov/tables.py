@@ -1,18 +1,28 @@
-"""Core tables: extensions (SIP accounts), phones and their lines, and sightings of every phone seen."""
+"""Core tables: extensions (SIP accounts), phones and their lines, and sightings of every phone seen.
+
+Every feature reads them; they live in core so that no feature imports another to reach them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import peewee
+from playhouse.migrate import SchemaMigrator
 
 from autoprov import hookimpl
 from autoprov.db import BaseModel
-from autoprov.schema import Migration, create_tables
+from autoprov.revision import create_counter, watch_tables
+from autoprov.schema import Migration, add_column, create_tables
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def display_name(first: str, last: str, user_id: str) -> str:
+    """What a phone shows for an extension: its names, else its number."""
+    return " ".join(p for p in (first, last) if p) or user_id
 
 
 class Extension(BaseModel):
@@ -29,7 +39,7 @@ class Extension(BaseModel):
 
     @property
     def display_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.user_id
+        return display_name(self.first_name, self.last_name, self.user_id)
 
 
 class Phone(BaseModel):
@@ -62,9 +72,18 @@ class Sighting(BaseModel):
     first_seen = peewee.DateTimeField(default=utcnow)
     last_seen = peewee.DateTimeField(default=utcnow, index=True)
     count = peewee.IntegerField(default=1)
+    served_etag = peewee.CharField(max_length=64, null=True)  # of the phone config last served to it
+    etag_since = peewee.DateTimeField(null=True)  # when it was first served that one
 
     class Meta:
         indexes = ((("mac", "user_agent"), True),)
+
+
+def _change_counter(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    create_counter(db)
+    watch_tables(db, Extension, Phone, PhoneLine)
+    add_column(db, migrator, Sighting.served_etag)
+    add_column(db, migrator, Sighting.etag_since)
 
 
 @hookimpl
@@ -73,4 +92,6 @@ def autoprov_migrations() -> list[Migration]:
         Migration(
             "core", 1, "extensions, phones, lines, sightings", create_tables(Extension, Phone, PhoneLine, Sighting)
         ),
+        Migration("core", 2, "a change counter for cached renders; the ETag each phone last fetched",
+                  _change_counter),
     ]
