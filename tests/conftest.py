@@ -87,7 +87,16 @@ def site(settings: Settings) -> Iterator[Site]:
     site.close()
 
 
-class PhoneClient(Client):
+class LoopbackClient(Client):
+    """Werkzeug's test client, from 127.0.0.1 unless a test says otherwise: a real server always gives the
+    client's address, and the access rules depend on it."""
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["environ_base"] = {"REMOTE_ADDR": "127.0.0.1", **(kwargs.get("environ_base") or {})}
+        return super().open(*args, **kwargs)
+
+
+class PhoneClient(LoopbackClient):
     """A test client that writes the site's buffered sightings after each request, so a test can read them."""
 
     def __init__(self, site: Site) -> None:
@@ -132,9 +141,9 @@ port = {port}
 workers = 2
 threads = 4
 retry_after = {settings.http.retry_after}
-shutdown_timeout = 0
 change_check_interval = {settings.http.change_check_interval}
 sighting_flush_interval = 0.05
+shutdown_timeout = 0
 [sip]
 server = "{settings.sip.server}"
 [firmware]

@@ -22,6 +22,10 @@ from urllib.parse import urlsplit
 
 DEFAULT_CONFIG_PATH = Path("/etc/autoprov/autoprov.toml")
 
+# RFC 1918, loopback, link-local, carrier-grade NAT, and IPv6 unique-local, link-local and loopback.
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+                    "100.64.0.0/10", "fc00::/7", "fe80::/10", "::1/128")
+
 
 class ConfigError(ValueError):
     """The configuration file or an override is invalid; the message names the setting."""
@@ -42,10 +46,11 @@ class HttpSettings:
     threads: int = 8
     # Seconds a phone is told to wait when the database is down.
     retry_after: int = 30
-    # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg); empty: any client.
-    secrets_allowed_from: list[str] = field(default_factory=list)
-    # Seconds requests in progress get to finish when `autoprov serve` is told to stop (SIGTERM).
-    shutdown_timeout: int = 5
+    # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg) and the phones' own
+    # overrides and contacts. Safe by default: private, loopback and link-local networks only (a server
+    # reachable from the internet does not hand secrets to it); ["0.0.0.0/0", "::/0"] admits anyone, and an
+    # empty list no one.
+    secrets_allowed_from: list[str] = field(default_factory=lambda: list(PRIVATE_NETWORKS))
     # Seconds between two reads of the database's change counter: a change made anywhere (another process,
     # another server) is served within this bound. 0: read it on every request that uses a cached render.
     change_check_interval: float = 1.0
@@ -55,6 +60,10 @@ class HttpSettings:
     sighting_flush_interval: float = 2.0
     # Distinct phones a sighting buffer holds between two writes; more are counted and dropped.
     sighting_buffer_limit: int = 10000
+    # A line per request on standard output (`autoprov serve`); phones' requests are sightings either way.
+    access_log: bool = False
+    # Seconds requests in progress get to finish when `autoprov serve` is told to stop (SIGTERM).
+    shutdown_timeout: int = 5
 
 
 @dataclass
@@ -86,6 +95,11 @@ class PollingSettings:
 class FirmwareSettings:
     # One directory per model below this root (``<root>/polycom_ip330/sip.ld``), unless a model says otherwise.
     root: str = "var/firmware"
+    # Who sends an image's bytes once autoprov has chosen the file: "app" (the WSGI server streams them) or
+    # "apache" (under mod_wsgi daemon mode, Apache serves the file itself from an Alias of the root at
+    # ``apache_alias``; see deploy/apache/autoprov.conf). Elsewhere "apache" streams as "app" does.
+    send_with: str = "app"
+    apache_alias: str = "/autoprov-firmware/"
 
 
 @dataclass
@@ -109,6 +123,12 @@ class AgiSettings:
     # beyond it waits up to database_timeout, then goes on with a default. Keep below PostgreSQL's
     # max_connections minus what the web workers use.
     max_db_connections: int = 50
+    # FastAGI connections served at once (a thread each); one more is refused with AGISTATUS=FAILURE.
+    max_connections: int = 1000
+    # Seconds a new FastAGI connection has to send its whole environment (Asterisk sends it at once).
+    environment_timeout: float = 5.0
+    # Where ``autoprov agi run`` (a local AGI) logs besides Asterisk's stderr: "syslog" or a file path.
+    log: str = "syslog"
 
 
 @dataclass
@@ -133,8 +153,6 @@ class Settings:
 
     def may_fetch_secrets(self, address: str | None) -> bool:
         """Whether a client at ``address`` may fetch files that hold SIP passwords."""
-        if not self.http.secrets_allowed_from:
-            return True
         try:
             ip = ipaddress.ip_address(address or "")
         except ValueError:
@@ -200,6 +218,7 @@ _MINIMUMS = {
     ("agi", "session_timeout"): 1, ("agi", "database_timeout"): 0.01, ("agi", "max_db_connections"): 1,
     ("http", "change_check_interval"): 0, ("http", "render_cache_entries"): 1,
     ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
+    ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 
@@ -231,6 +250,11 @@ def validate(s: Settings) -> None:
     for key in ("time", "time_random_end"):
         if not _HHMM.match(getattr(s.polling, key)):
             raise ConfigError(f"polling.{key}: must be HH:MM")
+    if s.firmware.send_with not in ("app", "apache"):
+        raise ConfigError("firmware.send_with: must be app or apache")
+    if not re.fullmatch(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/", s.firmware.apache_alias):
+        raise ConfigError(f"firmware.apache_alias: must be a URL path such as /autoprov-firmware/, got "
+                          f"{s.firmware.apache_alias!r}")
     if s.sip.transport not in ("UDPOnly", "TCPOnly", "TLS", "DNSnaptr"):
         raise ConfigError("sip.transport: must be UDPOnly, TCPOnly, TLS or DNSnaptr")
     from autoprov.timezones import zone_rule

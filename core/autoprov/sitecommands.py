@@ -13,11 +13,15 @@ import click
 import peewee
 
 from autoprov.cli import LazySite, one_line, pass_site
-from autoprov.config import ENV_OVERRIDES, masked_settings
-from autoprov.db import describe_database, is_schema_missing, sqlite_path
+from autoprov.config import ENV_OVERRIDES, PRIVATE_NETWORKS, masked_settings
+from autoprov.db import describe_database, is_schema_missing, is_unavailable, sqlite_path
 from autoprov.devices import ROOT
 from autoprov.schema import current_versions, outdated
 from autoprov.site import Site
+from autoprov.tables import Sighting
+
+# `autoprov models` scores again at most this many distinct User-Agents seen, to show ties.
+SCORED_USER_AGENTS = 1000
 
 
 @click.command()
@@ -87,16 +91,31 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     check_port(host, port)
     click.echo(f"autoprov serve: configuration {site.settings.source}; "
                f"database {describe_database(site.settings.database.url)}", err=True)
+    click.echo(f"autoprov serve: {secrets_policy(http.secrets_allowed_from)}", err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)
     run(site, host, port, workers or http.workers, dev=dev)
 
 
+def secrets_policy(networks: list[str]) -> str:
+    """Who may fetch files holding SIP passwords, in a line for the start-up message."""
+    if not networks:
+        return "no client may fetch phone configs (SIP passwords): [http] secrets_allowed_from is empty"
+    if {"0.0.0.0/0", "::/0"} & set(networks):
+        return "ANY client may fetch phone configs (SIP passwords): [http] secrets_allowed_from admits everyone"
+    which = "private networks (the default)" if tuple(networks) == PRIVATE_NETWORKS else ", ".join(networks)
+    return f"phone configs (SIP passwords) go only to {which}; see [http] secrets_allowed_from"
+
+
 @click.command()
 @pass_site
 def models(site: Site) -> None:
-    """Installed model plugins: User-Agent tokens, lines, firmware directory and files present."""
+    """Installed model plugins: User-Agent tokens, lines, firmware directory and files present; ties between
+    models (the User-Agents seen so far are scored again, so a tie shows here, not only in the server's log)
+    and broken plugins."""
+    for user_agent in _seen_user_agents(site):
+        site.identify(user_agent)
     for model in site.models.values():
         click.echo(f"{model.name}: {model.label} ({model.vendor})")
         click.echo(f"  user-agent tokens: {', '.join(model.user_agent_tokens)}")
@@ -105,7 +124,7 @@ def models(site: Site) -> None:
         click.echo(f"  lines: {model.line_count}")
         if model.mac_ouis:
             click.echo(f"  MAC prefixes: {', '.join(model.mac_ouis)}")
-        for rule in model.files():
+        for rule in site.files_of(model):
             where = "/" if rule.where == ROOT else model.base_path
             flags = " (secret)" if rule.secret else ""
             click.echo(f"  file {where}{rule.shape}: {rule.role}{flags}")
@@ -119,6 +138,18 @@ def models(site: Site) -> None:
         click.echo(f"BROKEN {broken.name} ({broken.value}): {broken.error}")
     if not site.models:
         click.echo("no device models installed (pip install autoprov-polycom-ip330, ...)")
+
+
+def _seen_user_agents(site: Site) -> list[str]:
+    """Distinct User-Agents in the sightings; none before `autoprov init` or with the database down."""
+    seen = Sighting.select(Sighting.user_agent).distinct().order_by(Sighting.user_agent).limit(SCORED_USER_AGENTS)
+    try:
+        with site.db.atomic():  # PostgreSQL: a failed query must not poison the connection for what follows
+            return [ua for (ua,) in seen.tuples()]
+    except peewee.PeeweeException as exc:
+        if not is_unavailable(exc):
+            raise
+        return []
 
 
 @click.group("config")

@@ -13,6 +13,7 @@ from autoprov import hookimpl
 from autoprov.cli import parse_mac, pass_site
 from autoprov.devices import DeviceModel
 from autoprov.phonefiles import logquery, logs, storedfiles
+from autoprov.phonefiles.files import line_parser
 from autoprov.phonefiles.storedfiles import CONTACTS, OVERRIDES, Kind
 from autoprov.phonefiles.tables import LogFile, LogLine, StoredFile
 from autoprov.site import Site
@@ -91,7 +92,7 @@ def logs_show(site: Site, mac: str, file: str | None, level: int | None, since: 
     rows = list(logquery.query_lines(mac, file, level, since_time, grep, limit or None))
     model = phone_model(site, mac)
     pending = logquery.pending_lines(mac, file, logquery.line_filter(level, since_time, grep),
-                                     model.parse_log_line if model else logs.unparsed)
+                                     line_parser(site, model) if model else logs.unparsed)
     if not rows and not pending:
         _no_lines(mac, file)
         return
