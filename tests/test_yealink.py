@@ -342,6 +342,11 @@ def test_an_unknown_user_agent_with_a_stored_yealink_mac_gets_its_config(site, c
     r = client.get(f"/{mac}.cfg", headers={"User-Agent": "curl/8"})
     assert r.status_code == 200 and parse_cfg(r.data)["account.1.user_name"] == "1001"
     assert site.model_by_oui("001565123456").vendor == "Yealink"
+    # Polycom and Yealink both name a file /<mac>.cfg at the root: that is no tie (the stored model decides),
+    # and names an unknown client makes up leave nothing behind.
+    for n in range(3):
+        assert client.get(f"/00156500000{n}.cfg", headers={"User-Agent": "curl/8"}).status_code == 404
+    assert not [t for t in site.ties if "at the root" in t.what]
 
 
 @pytest.mark.parametrize(
