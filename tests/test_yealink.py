@@ -392,10 +392,12 @@ def test_newest_firmware_of_the_model_is_chosen(site):
     assert t46s.firmware_dir == site.models["yealink_t41s"].firmware_dir  # one image for the T4xS
     t46s.firmware_dir.mkdir(parents=True, exist_ok=True)
     assert t46s.firmware_file is None
+    assert t46s.firmware_files == ("<T46S...>-<66>.<version>.rom",)  # `autoprov models`: missing
     for name in ("T46S(T48S,T42S,T41S)-66.84.0.90.rom", "T46S(T48S,T42S,T41S)-66.86.0.15.rom",
                  "T46S(T48S,T42S,T41S)-66.86.0.5.rom", "T54S(T52S)-70.86.0.20.rom", "notes.txt"):
         (t46s.firmware_dir / name).write_bytes(b"x")
     assert t46s.firmware_file == "T46S(T48S,T42S,T41S)-66.86.0.15.rom"
+    assert t46s.firmware_files == ("T46S(T48S,T42S,T41S)-66.86.0.15.rom",)  # `autoprov models`: present
     assert site.models["yealink_t41s"].firmware_file == "T46S(T48S,T42S,T41S)-66.86.0.15.rom"
     (t46s.firmware_dir / "T41S-68.86.0.20.rom").write_bytes(b"x")  # a T41S-only image, numbered 68
     assert site.models["yealink_t41s"].firmware_file == "T41S-68.86.0.20.rom"
