@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from autoprov_yealink_t4x.cfgvalue import UnsafeValue
 from autoprov_yealink_t4x.timezone import yealink_time_settings
 from werkzeug.test import Client
 
 from autoprov.config import ConfigError, Settings
+from autoprov.devices import PhoneLine, PhoneView
 from autoprov.plugins import build_plugin_manager
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import AdminError, ExtensionData
@@ -462,3 +464,24 @@ def test_models_command_lists_the_yealink_models(site):
     assert names == ["yealink_t41p", "yealink_t41s", "yealink_t42g", "yealink_t42s", "yealink_t46g",
                      "yealink_t46s", "yealink_t48g", "yealink_t48s"]
     assert {site.models[n].line_count for n in ("yealink_t41s", "yealink_t41p")} == {6}
+
+
+def test_a_value_that_slipped_past_the_door_is_a_clean_500_and_a_sighting(site, client, db):
+    admin.add_extension(ExtensionData("6001", "pw-6001", "Ada", "Lovelace"))
+    admin.add_phone(site, "001565000006", "yealink_t46s", ["6001"])
+    # Without a site the phones carrying the extension are not checked: the bad name reaches the database.
+    admin.update_extension("6001", first_name="Ada\naccount.1.sip_server.1.address = evil.example")
+    r = client.get("/001565000006.cfg", headers=ua_for("T46S", "001565000006"))
+    assert r.status_code == 500 and b"evil" not in r.data and b"pw-6001" not in r.data
+    assert "first name contains a line break" in sightings("001565000006")[-1].problem
+
+
+def test_the_renderer_never_writes_a_line_break_inside_a_value(site):
+    """Defence in depth: a view check_phone would refuse still cannot be rendered into extra lines."""
+
+
+    model = site.models["yealink_t46s"]
+    rule = next(r for r in model.files() if r.role == "phone")
+    line = PhoneLine(1, "7001", "pw\r\nx", "Ada", "7001", "pbx.example.test", 5060, "UDPOnly", 3600, "")
+    with pytest.raises(UnsafeValue):
+        model.render(rule, PhoneView("001565000007", "yealink_t46s", (line,)))
