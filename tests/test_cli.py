@@ -173,9 +173,7 @@ def test_refusals_are_one_line_and_change_nothing(two_extensions):
         "000000000000 is the shared-defaults name, not a phone's MAC"
     )
     message = refused("phone", "add", other, "--model", "polycom_vvx999", config=config)
-    # The installed list grows with every model package: check its form and the models this file relies on.
-    assert message.startswith("unknown model 'polycom_vvx999' (installed: ") and message.endswith(")")
-    assert "polycom_ip330, polycom_ip331, polycom_ip4000" in message
+    assert message == "unknown model 'polycom_vvx999' (installed: polycom_ip330, polycom_ip331, polycom_ip4000)"
     assert refused("extension", "remove", "1001", config=config) == (
         f"extension 1001 is on phone(s) {MAC}; remove it from them first"
     )
