@@ -16,6 +16,7 @@ from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.site import Site
 from autoprov.web import create_app
+from tests.conftest import LoopbackClient
 from tests.phones import headers
 
 IP330 = headers("polycom_ip330")
@@ -26,7 +27,7 @@ def down_client(tmp_path, url: str) -> Client:
     s.database.url = url
     s.firmware.root = str(tmp_path / "fw")
     s.http.retry_after = 17
-    return Client(create_app(Site(s, build_plugin_manager())))
+    return LoopbackClient(create_app(Site(s, build_plugin_manager())))
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,16 @@ def test_unreachable_database_is_503_with_retry_after(tmp_path, url):
     # <mac>.cfg stays the normal 404 (its sighting is lost), so the phone goes on to 000000000000.cfg.
     for path in ("/prov/polycom_ip330/0004f2aabbcc.cfg", "/0004f2aabbcc.cfg"):
         assert client.get(path, headers=IP330).status_code == 404
+
+
+def test_a_file_that_is_not_a_database_is_503(tmp_path):
+    """A SQLite path holding something else (a truncated copy, the wrong file) is an outage, not a bug."""
+    path = tmp_path / "autoprov.db"
+    path.write_bytes(b"this is not a SQLite database, it is text " * 200)
+    client = down_client(tmp_path, f"sqlite:///{path}")
+    r = client.get("/prov/polycom_ip330/0004f2aabbcc-phone.cfg", headers=IP330)
+    assert (r.status_code, r.headers.get("Retry-After")) == (503, "17")
+    assert client.get("/000000000000.cfg", headers=IP330).status_code == 200  # needs no database
 
 
 def test_uninitialised_schema_is_503(tmp_path, database_url):

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
+import time
+import types
 import xml.etree.ElementTree as ET
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,20 +24,23 @@ import click
 import pytest
 import requests
 from click.testing import CliRunner
-from werkzeug.test import Client
 
 from autoprov import hookimpl, hookspecs
+from autoprov.agi.runner import collect_scripts
+from autoprov.agi.testing import local_call
 from autoprov.cli import build_cli
-from autoprov.config import ConfigError
-from autoprov.devices import ModelPlugin
+from autoprov.config import ConfigError, Settings
+from autoprov.devices import GENERATED, PHONE, ROOT, DeviceModel, FileRule, Identity, ModelPlugin, Support
+from autoprov.phonefiles.tables import LogLine
 from autoprov.plugins import build_plugin_manager
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
-from autoprov.schema import Migration
+from autoprov.schema import Migration, current_versions
 from autoprov.site import Site
+from autoprov.tables import Phone, Sighting
 from autoprov.vendors.polycom import PolycomModel
 from autoprov.web import Route, create_app, plain
-from tests.conftest import autoprov, free_port, running_server, write_config
+from tests.conftest import LoopbackClient, PhoneClient, autoprov, free_port, running_server, write_config
 from tests.phones import headers
 
 TESTS = Path(__file__).resolve().parent
@@ -112,6 +120,57 @@ DISTRIBUTIONS: dict[str, dict[str, str]] = {
             @hookimpl
             def autoprov_routes():
                 return [Route("/hello", greetings)]
+
+
+            def greet(session, ctx):
+                session.set_variable("GREETING", ctx.params.get("word", "hello"))
+
+
+            @hookimpl
+            def autoprov_agi_scripts():
+                return {"greet": greet}
+        ''',
+    },
+    "autoprov-exploding": {
+        "autoprov_exploding/__init__.py": '''
+            """Imports fine; every hook it implements raises when called."""
+
+            from autoprov import hookimpl
+
+
+            @hookimpl
+            def autoprov_device_models(settings, plugin_settings):
+                raise RuntimeError("autoprov_device_models exploded")
+
+
+            @hookimpl
+            def autoprov_plugin_settings():
+                raise RuntimeError("autoprov_plugin_settings exploded")
+
+
+            @hookimpl
+            def autoprov_file_handlers():
+                raise RuntimeError("autoprov_file_handlers exploded")
+
+
+            @hookimpl
+            def autoprov_migrations():
+                raise RuntimeError("autoprov_migrations exploded")
+
+
+            @hookimpl
+            def autoprov_routes():
+                raise RuntimeError("autoprov_routes exploded")
+
+
+            @hookimpl
+            def autoprov_register_commands(cli):
+                raise RuntimeError("autoprov_register_commands exploded")
+
+
+            @hookimpl
+            def autoprov_agi_scripts():
+                raise RuntimeError("autoprov_agi_scripts exploded")
         ''',
     },
     "autoprov-broken-import": {
@@ -162,10 +221,11 @@ ENTRY_POINTS = {
     "autoprov-broken-import": 'broken_import = "autoprov_broken_import"',
     "autoprov-misspelled": 'misspelled = "autoprov_misspelled"',
     "autoprov-bad-signature": 'bad_signature = "autoprov_bad_signature"',
+    "autoprov-exploding": 'exploding = "autoprov_exploding"',
 }
 
 GOOD = ("autoprov-polycom-vvx999", "autoprov-hello")
-BROKEN = ("autoprov-broken-import", "autoprov-misspelled", "autoprov-bad-signature")
+BROKEN = ("autoprov-broken-import", "autoprov-misspelled", "autoprov-bad-signature", "autoprov-exploding")
 
 
 def write_distribution(root: Path, name: str) -> Path:
@@ -367,7 +427,7 @@ def test_model_registered_in_process_is_provisioned(fresh_site):
     ua = "FileTransport PolycomVVX-VVX_998-UA/5.9.0"
     vvx998 = site.models["polycom_vvx998"]
     assert site.identify(ua)[0] is vvx998
-    client = Client(create_app(site))
+    client = LoopbackClient(create_app(site))
     initial = client.get("/000000000000.cfg", headers={"User-Agent": ua})
     assert ET.fromstring(initial.data).get("CONFIG_FILES").startswith("prov/polycom_vvx998/device.cfg")
     r = client.get("/prov/polycom_vvx998/0004f2099998-phone.cfg", headers={"User-Agent": ua})
@@ -379,7 +439,7 @@ def test_model_registered_in_process_is_provisioned(fresh_site):
     assert result.exit_code == 0 and result.output == "pong\n"
 
     site.plugins.unregister(name="ping")
-    assert Client(create_app(site)).get("/ping").status_code == 404
+    assert LoopbackClient(create_app(site)).get("/ping").status_code == 404
 
 
 def test_model_name_provided_twice_is_reported_and_first_kept(fresh_site, caplog):
@@ -483,7 +543,7 @@ def test_plugin_whose_hooks_raise_when_called_is_reported_and_skipped(fresh_site
     site.plugins.register(Exploding(), name="exploding")
     with caplog.at_level(logging.ERROR, logger="autoprov.plugins"):
         assert "polycom_ip330" in site.models
-        client = Client(create_app(site))
+        client = LoopbackClient(create_app(site))
         r = client.get("/000000000000.cfg", headers=headers("polycom_ip330"))
     assert r.status_code == 200
     assert b"prov/polycom_ip330/device.cfg" in r.data
@@ -521,3 +581,661 @@ def test_hook_autoprov_plugin_settings(settings):
         site_with({"greetin": "bonjour"})
     with pytest.raises(ConfigError, match=r"^plugins\.greeter\.repeat: expected int, got 'twice'$"):
         site_with({"repeat": "twice"})
+
+
+# --- The walk-through of docs/plugins.md, performed from its text ------------------------------------------
+
+DOC = TESTS.parent / "docs" / "plugins.md"
+_FILE_BLOCK = re.compile(r"^```[a-z]+ file=(\S+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+_CONSOLE_BLOCK = re.compile(r"^```console\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+ACME_UA = "Acme-A100/2.1.0 (00aace001234)"
+
+
+def doc_files(text: str) -> dict[str, str]:
+    """The files the doc writes: fenced blocks whose info string names one (```python file=acme/x.py)."""
+    return {m.group(1): m.group(2) for m in _FILE_BLOCK.finditer(text)}
+
+
+def doc_commands(text: str) -> list[tuple[str, str]]:
+    """(command, the output the doc shows for it) for every ``$ `` line of the doc's console blocks."""
+    steps: list[tuple[str, list[str]]] = []
+    for block in _CONSOLE_BLOCK.finditer(text):
+        for line in block.group(1).splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            else:
+                steps[-1][1].append(line)
+    return [(command, "\n".join(lines)) for command, lines in steps]
+
+
+def output_matches(shown: str, actual: str) -> bool:
+    """Whether ``actual`` is what the doc shows: a line ``...`` stands for any lines, ``...`` in a line for
+    any text."""
+    parts = []
+    for line in shown.splitlines():
+        if line == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+        else:
+            parts.append("[^\n]*".join(re.escape(piece) for piece in line.split("...")) + r"\n")
+    return re.fullmatch("".join(parts), actual if actual.endswith("\n") or not actual else actual + "\n") is not None
+
+
+def curl(args: list[str]) -> str:
+    """The few curl options the doc uses: -A (User-Agent), -T (upload: PUT), the URL."""
+    user_agent, upload, url = None, None, None
+    words = iter(args)
+    for word in words:
+        if word == "-A":
+            user_agent = next(words)
+        elif word == "-T":
+            upload = Path(next(words)).read_bytes()
+        elif word.startswith("http://"):
+            url = word
+        else:
+            pytest.fail(f"curl option {word!r} in docs/plugins.md: teach test_walkthrough_in_docs to read it")
+    assert url is not None
+    headers = {"User-Agent": user_agent} if user_agent else {}
+    if upload is not None:
+        return requests.put(url, data=upload, headers=headers, timeout=10).text
+    return requests.get(url, headers=headers, timeout=10).text
+
+
+def doc_step(argv: list[str], config: Path) -> str:
+    if argv[0] == "autoprov":
+        return autoprov(*argv[1:], config=config).stdout
+    if argv[0] == "curl":
+        return curl(argv[1:])
+    pytest.fail(f"docs/plugins.md runs {shlex.join(argv)!r}, which this test does not know how to run")
+
+
+def build_wheel(source: Path, out: Path) -> Path:
+    """``pip wheel --no-deps --no-build-isolation``, as the doc does."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--no-index", "-w", str(out), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
+def test_walkthrough_in_docs(tmp_path, monkeypatch):
+    """docs/plugins.md's Acme plugin, extracted from the page, built as a wheel outside the repository,
+    installed, and every console step of the page run for real: the output must be what the page shows."""
+    port = free_port()
+    text = DOC.read_text(encoding="utf-8").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    text = text.replace("port = 8080", f"port = {port}")
+    assert "pip wheel --no-deps --no-build-isolation -w dist ." in text  # what build_wheel does
+    work = tmp_path / "walk"
+    files = doc_files(text)
+    assert {"acme/autoprov_acme/__init__.py", "acme/pyproject.toml", "autoprov.toml", "boot.log"} <= set(files)
+    for path, body in files.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_text(body, encoding="utf-8")
+
+    wheel = build_wheel(work / "acme", tmp_path / "dist")
+    assert wheel.name == "autoprov_acme-0.1.0-py3-none-any.whl"  # the name the page installs
+    pip_install(tmp_path / "site", [wheel])
+    with_plugins(monkeypatch, str(tmp_path / "site"))
+    monkeypatch.chdir(work)  # the page's relative paths: sqlite:///acme.db, firmware/
+    config = work / "autoprov.toml"
+
+    steps = doc_commands(text)
+    assert [c.split()[0] for c, _ in steps].count("curl") >= 4
+    with ExitStack() as stack:
+        for command, shown in steps:
+            argv = shlex.split(command)
+            if argv == ["export", "AUTOPROV_CONFIG=$PWD/autoprov.toml"]:
+                continue  # autoprov(config=...) sets it
+            if argv == ["autoprov", "serve", "&"]:
+                stack.enter_context(running_server(config, port))
+                continue
+            out = doc_step(argv, config)
+            # Sightings are written by the server a moment after the request: poll, with a deadline.
+            deadline = time.monotonic() + 15
+            while argv[:2] == ["autoprov", "sightings"] and not output_matches(shown, out) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.2)
+                out = doc_step(argv, config)
+            assert output_matches(shown, out), f"$ {command}\n--- the page shows:\n{shown}\n--- got:\n{out}"
+
+    # The page's examples of refused plugin settings, with the walk-through's configuration.
+    refusals = re.findall(r"^Error: plugins\.acme\.(\w+): (.*)$", text, re.MULTILINE)
+    assert len(refusals) == 2
+    for key, message in refusals:
+        value = re.fullmatch(r"expected \w+, got '(.*)'", message)
+        typo = work / f"typo-{key}.toml"
+        typo.write_text(files["autoprov.toml"] + f'{key} = "{value.group(1) if value else "x"}"\n', encoding="utf-8")
+        refused = autoprov("models", config=typo, check=False)
+        assert (refused.returncode, refused.stderr) == (1, f"Error: plugins.acme.{key}: {message}\n")
+
+
+def test_output_matches_is_strict():
+    assert output_matches("a\n...\nc", "a\nb\nb2\nc\n")
+    assert output_matches("x...z", "xyz\n")
+    assert not output_matches("a\nc", "a\nb\nc\n")
+    assert not output_matches("a", "ab\n")
+
+
+@pytest.fixture(scope="module")
+def acme():
+    """The Acme plugin module exactly as docs/plugins.md writes it, imported in-process."""
+    source = doc_files(DOC.read_text(encoding="utf-8"))["acme/autoprov_acme/__init__.py"]
+    module = types.ModuleType("doc_autoprov_acme")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    try:
+        exec(compile(source, "docs/plugins.md:autoprov_acme", "exec"), module.__dict__)  # noqa: S102
+        yield module
+    finally:
+        del sys.modules[module.__name__]
+
+
+def make_site(settings, **plugins) -> Site:
+    """A Site with the installed plugins and these, registered before it is built (as entry points are)."""
+    pm = build_plugin_manager()
+    for name, plugin in plugins.items():
+        pm.register(plugin, name=name)
+    site = Site(settings, pm)
+    site.init_database()
+    return site
+
+
+@pytest.fixture
+def sites():
+    made: list[Site] = []
+    yield lambda settings, **plugins: made.append(make_site(settings, **plugins)) or made[-1]
+    for site in made:
+        site.close()
+
+
+def broken_hooks(site: Site) -> set[tuple[str, str]]:
+    return {(b.name, b.value) for b in site.plugins.broken}
+
+
+def cli_run(site: Site, tmp_path: Path, *args: str) -> str:
+    """The real click CLI, in-process, with the Site's plugins and a config file of its settings."""
+    config = write_config(tmp_path / "cli.toml", site.settings, free_port())
+    result = CliRunner().invoke(build_cli(site.plugins), ["--config", str(config), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+# --- One test per hook, named for it (Datasette's rule; test_every_hook_has_a_test_named_for_it) ------------
+
+
+def test_hook_autoprov_device_models(sites, settings, acme):
+    """Models are built for the Site that asks, with its settings and the plugin's own; a phone then boots."""
+    settings.plugins = {"acme": {"ring_tone": "chirp"}}
+    site = sites(settings, acme=acme.plugin)
+    model = site.models["acme_a100"]
+    assert isinstance(model, acme.AcmeA100)
+    assert model.settings is site.settings
+    assert model.plugin_settings == acme.AcmeSettings(ring_tone="chirp")
+    client = PhoneClient(site)
+    r = client.get("/acme.conf", headers={"User-Agent": ACME_UA})
+    assert r.status_code == 200 and r.mimetype == "text/plain"
+    assert "ring.tone=chirp\n" in r.text and "tz.offset_minutes=0\n" in r.text
+    assert site.plugins.broken == []
+
+
+def test_hookimpl_with_fewer_arguments_than_its_spec(sites, settings, acme):
+    """pluggy passes a hookimpl only the arguments it names: taking fewer than the spec is fine."""
+
+    class FewArgs:
+        @hookimpl
+        def autoprov_device_models(self, settings):
+            return [acme.AcmeA100(settings, acme.AcmeSettings(ring_tone="few"))]
+
+        @hookimpl
+        def autoprov_register_commands(self):  # takes no `cli`: called, and adds nothing
+            FewArgs.called = True
+
+    site = sites(settings, few=FewArgs())
+    assert site.models["acme_a100"].plugin_settings.ring_tone == "few"
+    build_cli(site.plugins)
+    assert FewArgs.called
+    assert site.plugins.broken == []
+
+
+def test_hook_autoprov_file_handlers(sites, settings, acme):
+    """A plugin answers a role of its own: a model declares the file, the router matches it, applies the
+    access rules, and hands it over."""
+    from autoprov.devices import ROOT, FileRule
+
+    class RingingA100(acme.AcmeA100):
+        def files(self):
+            return (*super().files(), FileRule("ring-{mac}.txt", "ringtone", ROOT, secret=True),
+                    FileRule("orphan-{mac}.txt", "nobody-answers", ROOT))
+
+    def ringtone(site, request, served):
+        served.sight(site, request)
+        return plain(200, f"ring tone {served.model.plugin_settings.ring_tone} for {served.mac}")
+
+    class Ringtones:
+        @hookimpl
+        def autoprov_file_handlers(self):
+            return {"ringtone": ringtone}
+
+    settings.http.secrets_allowed_from = ["127.0.0.0/8"]
+    site = sites(settings, acme=ModelPlugin(RingingA100), ringtones=Ringtones())
+    client = PhoneClient(site)
+    ua = {"User-Agent": ACME_UA}
+    r = client.get("/ring-00AACE001234.txt", headers=ua, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert (r.status_code, r.text) == (200, "ring tone classic for 00aace001234\n")
+    refused = client.get("/ring-00aace001234.txt", headers=ua, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert refused.status_code == 403  # secret: the access rules ran before the handler
+    assert client.put("/ring-00aace001234.txt", headers=ua).status_code == 405
+    orphan = client.get("/orphan-00aace001234.txt", headers=ua)
+    assert (orphan.status_code, orphan.text) == (404, "nothing installed answers nobody-answers files\n")
+    with site.db.connection_context():
+        seen = Sighting.get(Sighting.mac == "00aace001234", Sighting.user_agent == ACME_UA)
+    assert seen.model == "acme_a100" and seen.firmware == "2.1.0"
+
+
+def test_hook_autoprov_migrations(sites, settings):
+    site = sites(settings, ping=Ping())
+    with site.db.connection_context():
+        assert site.db.table_exists("ping_seen")
+        assert current_versions(site.db)["ping"] == 1
+    assert site.init_database() == []  # safe to rerun: nothing pending
+
+
+def test_hook_autoprov_routes(sites, settings):
+    site = sites(settings, ping=Ping())
+    client = PhoneClient(site)
+    assert (client.get("/ping").status_code, client.get("/ping").text) == (200, "pong\n")
+    assert client.post("/ping").status_code == 405  # a Route's methods default to GET (and HEAD)
+
+
+def test_hook_autoprov_register_commands(sites, settings, tmp_path):
+    site = sites(settings, ping=Ping())
+    assert cli_run(site, tmp_path, "ping") == "pong\n"
+    assert "ping" in cli_run(site, tmp_path, "--help")
+
+
+def test_hook_autoprov_agi_scripts(monkeypatch, plugin_paths, config):
+    """An installed plugin's call script, run by the real `autoprov agi run` as Asterisk's AGI() runs it."""
+    with_plugins(monkeypatch, plugin_paths["good"])
+    autoprov("init", config=config)
+    argv = [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "run", "greet"]
+    transcript, proc = local_call(argv, process_env=dict(os.environ), args=("word=bonjour",))
+    assert transcript.commands == [["SET", "VARIABLE", "GREETING", "bonjour"]], proc.stderr
+    assert transcript.status == "SUCCESS" and proc.returncode == 0
+    pm = build_plugin_manager(load_entry_points=False)
+    assert {"cid-name", "route"} <= set(collect_scripts(pm))
+
+
+@pytest.mark.parametrize("hook", hookspec_names())
+def test_every_hook_has_a_test_named_for_it(hook):
+    """Datasette's rule, strictly: a hook spec without a function test_hook_<hook> in this module fails."""
+    assert callable(globals().get(f"test_hook_{hook}")), f"no test named test_hook_{hook} in tests/test_plugins.py"
+
+
+# --- Broken plugins: each hook, each model method -----------------------------------------------------------
+
+
+class Exploding:
+    """Every hook raises when called."""
+
+    @hookimpl
+    def autoprov_device_models(self, settings, plugin_settings):
+        raise RuntimeError("autoprov_device_models exploded")
+
+    @hookimpl
+    def autoprov_plugin_settings(self):
+        raise RuntimeError("autoprov_plugin_settings exploded")
+
+    @hookimpl
+    def autoprov_file_handlers(self):
+        raise RuntimeError("autoprov_file_handlers exploded")
+
+    @hookimpl
+    def autoprov_migrations(self):
+        raise RuntimeError("autoprov_migrations exploded")
+
+    @hookimpl
+    def autoprov_routes(self):
+        raise RuntimeError("autoprov_routes exploded")
+
+    @hookimpl
+    def autoprov_register_commands(self, cli):
+        raise RuntimeError("autoprov_register_commands exploded")
+
+    @hookimpl
+    def autoprov_agi_scripts(self):
+        raise RuntimeError("autoprov_agi_scripts exploded")
+
+
+def test_plugin_raising_in_every_hook_is_reported_and_the_rest_serves(sites, settings, tmp_path, acme, caplog):
+    with caplog.at_level(logging.ERROR, logger="autoprov.plugins"):
+        site = sites(settings, exploding=Exploding(), acme=acme.plugin)  # plugin settings, models, migrations
+        client = PhoneClient(site)  # routes
+        polycom = client.get("/000000000000.cfg", headers=headers("polycom_ip330"))  # file handlers
+        acme_conf = client.get("/acme.conf", headers={"User-Agent": ACME_UA})
+        scripts = collect_scripts(site.plugins)  # AGI scripts
+        listing = cli_run(site, tmp_path, "models")  # commands (and a second Site for the CLI)
+    assert polycom.status_code == 200 and b"prov/polycom_ip330/device.cfg" in polycom.data
+    assert acme_conf.status_code == 200 and "ring.tone=classic" in acme_conf.text
+    assert {"cid-name", "route"} <= set(scripts)
+    every_hook = {("exploding", hook) for hook in hookspec_names()}
+    assert broken_hooks(site) == every_hook
+    for hook in hookspec_names():
+        assert f"BROKEN exploding ({hook}): RuntimeError: {hook} exploded" in listing
+        assert f"plugin exploding failed in {hook}: {hook} exploded" in caplog.text
+    assert "acme_a100: Acme A100 (Acme)" in listing and "polycom_ip330: " in listing
+
+
+def test_installed_plugin_raising_in_every_hook(monkeypatch, plugin_paths, settings, tmp_path, capsys):
+    """The same through the real CLI, `autoprov serve` and `autoprov agi run`, as an installed distribution."""
+    with_plugins(monkeypatch, plugin_paths["broken"])
+    port = free_port()
+    config = write_config(tmp_path / "autoprov.toml", settings, port)
+    init = autoprov("init", config=config)
+    assert "plugin exploding failed in autoprov_migrations" in init.stderr
+    assert "applied core 1" in init.stdout
+    helped = autoprov("--help", config=config)
+    assert "  phone " in helped.stdout and "plugin exploding failed in autoprov_register_commands" in helped.stderr
+    listing = autoprov("models", config=config).stdout
+    for hook in ("autoprov_register_commands", "autoprov_plugin_settings", "autoprov_device_models"):
+        assert f"BROKEN exploding ({hook}): RuntimeError: {hook} exploded" in listing
+    with running_server(config, port) as url:
+        r = requests.get(f"{url}/000000000000.cfg", headers=headers("polycom_ip330"), timeout=10)
+        phone = requests.get(f"{url}/0004f2000330.cfg", headers=headers("polycom_ip330"), timeout=10)
+    server_log = capsys.readouterr().err
+    assert r.status_code == 200 and b"prov/polycom_ip330/device.cfg" in r.content
+    assert phone.status_code == 404 and "falls back" in phone.text  # a FALLBACK: file handlers still there
+    for hook in ("autoprov_routes", "autoprov_file_handlers"):
+        assert f"plugin exploding failed in {hook}" in server_log
+    argv = [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "run", "cid-name"]
+    transcript, proc = local_call(argv, process_env=dict(os.environ), env={"callerid": "5550000"})
+    assert transcript.status == "SUCCESS" and proc.returncode == 0, proc.stderr
+    assert b"plugin exploding failed in autoprov_agi_scripts" in proc.stderr
+
+
+def test_model_methods_that_raise_are_isolated(sites, settings, tmp_path, acme, caplog):
+    """A model whose identify, files, render or check_phone raises: reported, that model degrades cleanly,
+    the others keep serving."""
+
+    class BadIdentify(acme.AcmeA100):
+        name = "acme_bad_identify"
+        user_agent_tokens = ("A101",)
+
+        def identify(self, user_agent):
+            raise ValueError("identify exploded")
+
+    class BadFiles(acme.AcmeA100):
+        name = "acme_bad_files"
+        user_agent_tokens = ("A102",)
+
+        def files(self):
+            raise ValueError("files exploded")
+
+    class BadRender(acme.AcmeA100):
+        name = "acme_bad_render"
+        user_agent_tokens = ("A103",)
+
+        def render(self, rule, phone=None):
+            raise ValueError("render exploded")
+
+    class BadCheck(acme.AcmeA100):
+        name = "acme_bad_check"
+        user_agent_tokens = ("A104",)
+
+        def check_phone(self, phone):
+            raise ValueError("check_phone exploded")
+
+    site = sites(settings, **{cls.name: ModelPlugin(cls) for cls in (BadIdentify, BadFiles, BadRender, BadCheck)})
+    with site.db.connection_context():
+        admin.add_extension(ExtensionData("1001", "pw-1001"))
+        admin.add_extension(ExtensionData("1002", "pw-1002"))
+        admin.add_phone(site, "00aace000103", "acme_bad_render", ["1001"])
+        admin.add_phone(site, "00aace000104", "acme_bad_check", ["1002"])  # the refusal check failed: added
+        admin.add_phone(site, "0004f2000330", "polycom_ip330", ["1001"])
+    client = PhoneClient(site)
+    with caplog.at_level(logging.WARNING):
+        ip330 = client.get("/prov/polycom_ip330/0004f2000330-phone.cfg", headers=headers("polycom_ip330"))
+        unknown = client.get("/acme.conf", headers={"User-Agent": "Acme-A101/1.0"})  # only BadIdentify's token
+        no_files = client.get("/acme.conf", headers={"User-Agent": "Acme-A102/1.0"})
+        rendered = client.get("/acme-00aace000103.conf", headers={"User-Agent": "Acme-A103/1.0"})
+        checked = client.get("/acme-00aace000104.conf", headers={"User-Agent": "Acme-A104/1.0"})
+    assert ip330.status_code == 200 and b'reg.1.auth.password="pw-1001"' in ip330.data
+    # identify raising: it claims nothing, so the family token of the others decides (a tie of FAMILY)
+    assert unknown.status_code == 200 and "ring.tone=classic" in unknown.text
+    assert no_files.status_code == 404  # files raising: it answers no file (and no firmware of that name)
+    assert rendered.status_code == 500 and rendered.mimetype == "text/plain"
+    assert "render exploded" in rendered.text and "Traceback" not in rendered.text
+    assert checked.status_code == 200 and "account.1.password=pw-1002" in checked.text
+    with site.db.connection_context():
+        problem = Sighting.get(Sighting.mac == "00aace000103").problem
+    assert "acme_bad_render failed to render it: ValueError: render exploded" in problem
+    assert {("acme_bad_identify", "identify"), ("acme_bad_files", "files"),
+            ("acme_bad_check", "check_phone")} <= broken_hooks(site)
+    listing = cli_run(site, tmp_path, "models")
+    assert "BROKEN acme_bad_files (files): ValueError: files exploded" in listing
+    assert "acme_bad_files: Acme A100 (Acme)" in listing  # listed, with no files
+    config = write_config(tmp_path / "render.toml", site.settings, free_port())
+    failed = CliRunner().invoke(build_cli(site.plugins), ["--config", str(config), "render", "00aace000103"])
+    assert failed.exit_code == 1
+    assert failed.output == ("Error: acme_bad_render failed to render acme-{mac}.conf: "
+                             "ValueError: render exploded\n")
+
+
+def test_check_phone_refuses_what_the_format_cannot_carry(monkeypatch, plugin_paths, config, acme, sites, settings):
+    """The doc's check_phone example: one line naming the field."""
+    site = sites(settings, acme=acme.plugin)
+    with site.db.connection_context():
+        admin.add_extension(ExtensionData("1002", "pw", first_name="Two\nLines"))
+        with pytest.raises(admin.AdminError, match=r"^phone 00aace001235: Acme A100 cannot take this: "
+                                                   r"first_name: an Acme config line cannot hold a line break$"):
+            admin.add_phone(site, "00aace001235", "acme_a100", ["1002"])
+        assert not Phone.select().where(Phone.mac == "00aace001235").exists()
+
+
+# --- Identification is decided by the score, not by install order ------------------------------------------
+
+
+class Greedy(DeviceModel):
+    """Claims every User-Agent with ``support``; named to sort (and register) before every other model."""
+
+    name = "aaa_greedy"
+    label = "Greedy"
+    vendor = "Greedy Inc."
+    line_count = 1
+    support = Support.GUESS
+
+    def identify(self, user_agent):
+        return Identity(self.support)
+
+    def files(self):
+        return (FileRule("000000000000.cfg", GENERATED, ROOT), FileRule("{mac}-phone.cfg", PHONE, ROOT))
+
+    def render(self, rule, phone=None):
+        return b"greedy\n"
+
+
+class ExactGreedy(Greedy):
+    support = Support.EXACT
+
+
+def test_a_plugin_guessing_every_user_agent_cannot_take_over(sites, settings, caplog):
+    site = sites(settings, aaa_greedy=ModelPlugin(Greedy))
+    assert list(site.models)[0] == "aaa_greedy"  # first by name and registered first: order gives it nothing
+    client = PhoneClient(site)
+    with caplog.at_level(logging.WARNING, logger="autoprov.site"):
+        for model in POLYCOM_MODELS:
+            r = client.get("/000000000000.cfg", headers=headers(model))
+            assert r.status_code == 200 and f"prov/{model}/device.cfg".encode() in r.data
+        stranger = client.get("/000000000000.cfg", headers={"User-Agent": "curl/8.0"})
+    assert stranger.data == b"greedy\n"  # a User-Agent nobody names: the guess is all there is
+    assert site.ties == [] and "claimed equally" not in caplog.text
+
+
+def test_a_plugin_claiming_every_user_agent_exactly_ties_and_the_tie_is_reported(sites, settings, tmp_path, caplog):
+    site = sites(settings, aaa_greedy=ModelPlugin(ExactGreedy))
+    client = PhoneClient(site)
+    ua = headers("polycom_ip330")["User-Agent"]
+    with caplog.at_level(logging.WARNING, logger="autoprov.site"):
+        client.get("/000000000000.cfg", headers={"User-Agent": ua})
+        client.get("/000000000000.cfg", headers={"User-Agent": ua})
+    tie = f"User-Agent {ua!r}: claimed equally by aaa_greedy, polycom_ip330 (using aaa_greedy)"
+    assert caplog.text.count(tie) == 1  # in the log, once
+    # `autoprov models` is another process: it scores the User-Agents seen (the sightings) again.
+    assert f"TIE {tie}" in cli_run(site, tmp_path, "models")
+
+
+# --- Two vendors claim the same per-phone file name at the root --------------------------------------------
+
+
+class Bolt(DeviceModel):
+    """Another vendor whose phone config is ``<mac>.cfg`` at the root, Polycom's fallback name."""
+
+    name = "bolt_7"
+    label = "Bolt 7"
+    vendor = "Bolt"
+    line_count = 1
+    user_agent_tokens = ("BOLT7",)
+
+    def files(self):
+        return (FileRule("{mac}.cfg", PHONE, ROOT, secret=True),)
+
+    def render(self, rule, phone=None):
+        return "".join(f"bolt.user={line.user_id}\n" for line in phone.lines).encode()
+
+
+def test_two_vendors_claiming_one_root_file_name(sites, settings, tmp_path):
+    site = sites(settings, bolt=ModelPlugin(Bolt))
+    listing = cli_run(site, tmp_path, "models")
+    tie = next(line for line in listing.splitlines() if line.startswith("TIE root file '{mac}.cfg'"))
+    assert "bolt_7" in tie and "polycom_ip330" in tie
+    with site.db.connection_context():
+        admin.add_extension(ExtensionData("1001", "pw"))
+        admin.add_phone(site, "00b0170000aa", "bolt_7", ["1001"])
+        admin.add_phone(site, "0004f2000330", "polycom_ip330", ["1001"])
+    client = PhoneClient(site)
+    bolt_ua = {"User-Agent": "Bolt BOLT7 fw 1.2"}
+    bolt = client.get("/00b0170000aa.cfg", headers=bolt_ua)
+    assert (bolt.status_code, bolt.text) == (200, "bolt.user=1001\n")
+    polycom = client.get("/0004f2000330.cfg", headers=headers("polycom_ip330"))
+    assert polycom.status_code == 404 and "falls back" in polycom.text  # Polycom's own answer to that name
+    # An unknown User-Agent: the model stored for the MAC answers.
+    assert client.get("/00b0170000aa.cfg", headers={"User-Agent": "curl/8"}).text == "bolt.user=1001\n"
+    assert "falls back" in client.get("/0004f2000330.cfg", headers={"User-Agent": "curl/8"}).text
+
+
+# --- Two Sites in one process -------------------------------------------------------------------------------
+
+
+def test_two_sites_in_one_process_share_no_models_or_database(settings, tmp_path, sites):
+    other = Settings()
+    other.database.url = f"sqlite:///{tmp_path}/other.db"
+    other.firmware.root = str(tmp_path / "other-firmware")
+    other.http.public_url = "http://other.example.test:9090"
+    other.http.change_check_interval = 0
+    one, two = sites(settings), sites(other)
+    for name in POLYCOM_MODELS:
+        assert one.models[name] is not two.models[name]
+        assert one.models[name].settings is settings and two.models[name].settings is other
+    assert one.models["polycom_ip330"].firmware_dir != two.models["polycom_ip330"].firmware_dir
+    assert two.models["polycom_ip330"].firmware_dir == tmp_path / "other-firmware" / "polycom_ip330"
+
+    with one.activated(), one.db.connection_context():
+        admin.add_extension(ExtensionData("1001", "pw-one"))
+        admin.add_phone(one, "0004f2000330", "polycom_ip330", ["1001"])
+    with two.activated(), two.db.connection_context():
+        admin.add_extension(ExtensionData("1001", "pw-two"))
+        admin.add_phone(two, "0004f2000331", "polycom_ip330", ["1001"])
+    a, b = PhoneClient(one), PhoneClient(two)
+    ua = headers("polycom_ip330")
+    # Interleaved, and with the other Site's database active in this thread: each reads its own.
+    for _ in range(2):
+        with two.activated():
+            r1 = a.get("/prov/polycom_ip330/0004f2000330-phone.cfg", headers=ua)
+        with one.activated():
+            r2 = b.get("/prov/polycom_ip330/0004f2000331-phone.cfg", headers=ua)
+        assert b'reg.1.auth.password="pw-one"' in r1.data and b'reg.1.auth.password="pw-two"' in r2.data
+        assert a.get("/prov/polycom_ip330/0004f2000331-phone.cfg", headers=ua).status_code == 404
+        assert b.get("/prov/polycom_ip330/0004f2000330-phone.cfg", headers=ua).status_code == 404
+    device_one = ET.fromstring(a.get("/prov/polycom_ip330/device.cfg", headers=ua).data)
+    device_two = ET.fromstring(b.get("/prov/polycom_ip330/device.cfg", headers=ua).data)
+    assert device_one.get("device.prov.serverName") == "prov.example.test:8080/prov/polycom_ip330"
+    assert device_two.get("device.prov.serverName") == "other.example.test:9090/prov/polycom_ip330"
+    # Each Site records what it was asked in its own database: 0004f2000331 is unknown to one, served by two.
+    with one.activated(), one.db.connection_context():
+        assert Sighting.get(Sighting.mac == "0004f2000331").problem == "not in the database"
+        assert Sighting.get(Sighting.mac == "0004f2000330").problem == ""
+    with two.activated(), two.db.connection_context():
+        assert Sighting.get(Sighting.mac == "0004f2000331").problem == ""
+        assert Sighting.get(Sighting.mac == "0004f2000330").problem == "not in the database"
+
+
+def test_model_upload_and_directory_methods_that_raise_are_isolated(sites, settings, acme):
+    """parse_log_line raising: the upload is stored all the same, its lines unparsed; render_directory raising:
+    a clean 500 and a sighting, and the other models' directories are served."""
+
+    class BadLogs(acme.AcmeA100):
+        def parse_log_line(self, text, uploaded):
+            raise ValueError("parse_log_line exploded")
+
+    class BadDirectory(PolycomModel):
+        def render_directory(self, entries):
+            raise ValueError("render_directory exploded")
+
+    site = sites(settings, acme=ModelPlugin(BadLogs), baddir=ModelPlugin(
+        BadDirectory, name="polycom_baddir", label="Bad directory", user_agent_tokens=("BADDIR",), line_count=1,
+        part_number="0000-00000-000"))
+    with site.db.connection_context():
+        admin.add_extension(ExtensionData("1001", "pw", first_name="Ada"))
+    client = PhoneClient(site)
+    upload = b"12.503 [sip] registered 1001\nplain\n"
+    put = client.put("/acme-00aace001234-boot.log", data=upload, headers={"User-Agent": ACME_UA})
+    assert (put.status_code, put.text) == (200, f"stored 2 line(s); 00aace001234-boot.log is {len(upload)} bytes\n")
+    bad = client.get("/prov/polycom_baddir/000000000000-directory.xml", headers={"User-Agent": "X BADDIR"})
+    assert bad.status_code == 500 and bad.mimetype == "text/plain" and "render_directory exploded" in bad.text
+    good = client.get("/prov/polycom_ip330/000000000000-directory.xml", headers=headers("polycom_ip330"))
+    assert good.status_code == 200 and b"<fn>Ada</fn>" in good.data
+    assert {("acme_a100", "parse_log_line"), ("polycom_baddir", "render_directory")} <= broken_hooks(site)
+    with site.db.connection_context():
+        lines = [(row.parsed, row.message) for row in LogLine.select().order_by(LogLine.id)]
+    assert lines == [(False, "12.503 [sip] registered 1001"), (False, "plain")]
+
+
+def test_plugin_handlers_that_raise_answer_a_clean_500(sites, tmp_path, acme, caplog):
+    """A plugin's route or file handler raising at request time: one plain line for the client (no traceback
+    page), the traceback in the log, and every other route and model keeps answering."""
+
+    def broken_route(site, request):
+        raise RuntimeError("route handler exploded")
+
+    def broken_ringtone(site, request, served):
+        raise RuntimeError("file handler exploded")
+
+    class RingingA100(acme.AcmeA100):
+        def files(self):
+            return (*super().files(), FileRule("ring-{mac}.txt", "ringtone", ROOT))
+
+    class Handlers:
+        @hookimpl
+        def autoprov_routes(self):
+            return [Route("/broken", broken_route)]
+
+        @hookimpl
+        def autoprov_file_handlers(self):
+            return {"ringtone": broken_ringtone}
+
+    # One backend only: the traceback is logged once a minute per cause, and this test reads it.
+    settings = Settings()
+    settings.database.url = f"sqlite:///{tmp_path}/handlers.db"
+    settings.firmware.root = str(tmp_path / "firmware")
+    site = sites(settings, handlers=Handlers(), acme=ModelPlugin(RingingA100))
+    client = PhoneClient(site)
+    with caplog.at_level(logging.ERROR, logger="autoprov.web"):
+        route = client.get("/broken")
+        ring = client.get("/ring-00aace001234.txt", headers={"User-Agent": ACME_UA})
+    for r in (route, ring):
+        assert (r.status_code, r.mimetype) == (500, "text/plain")
+        assert r.text == "internal error; see the server log\n"
+    assert "route handler exploded" in caplog.text and "file handler exploded" in caplog.text
+    assert "Traceback" in caplog.text  # for the plugin's author
+    assert client.get("/acme.conf", headers={"User-Agent": ACME_UA}).status_code == 200
+    assert client.get("/000000000000.cfg", headers=headers("polycom_ip330")).status_code == 200

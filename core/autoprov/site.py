@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDENTIFY_CACHE_LIMIT = 4096  # distinct User-Agents remembered; a fleet has a few dozen
+MATCH_CACHE_LIMIT = 50000  # file names remembered (a few per phone)
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class Tie:
     models: tuple[str, ...]
 
     def __str__(self) -> str:
-        return f"{self.what}: claimed equally by {', '.join(self.models)} (using {self.models[0]})"
+        shown = ", ".join(self.models[:6]) + (f" and {len(self.models) - 6} more" if len(self.models) > 6 else "")
+        return f"{self.what}: claimed equally by {shown} (using {self.models[0]})"
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Site:
         self.ties: list[Tie] = []
         self.fixed: dict[object, object] = {}  # renders that depend on the settings alone, kept for the process
         self._identified: dict[str, tuple[DeviceModel | None, Identity | None]] = {}
+        self._matched: dict[tuple[str, str, str | None, bool], object] = {}
         self._lock = threading.Lock()
         self.plugin_settings = self._plugin_settings()
 
@@ -123,11 +127,7 @@ class Site:
     def _claims(self) -> _Claims:
         claims = _Claims()
         for model in self.models.values():
-            try:
-                rules = tuple(model.files())
-            except Exception as exc:
-                self.plugins.report_broken(model.name, "files", exc)
-                continue
+            rules = self.files_of(model)
             claims.root += [(model, r) for r in rules if r.where == "root"]
             claims.model[model.name] = [r for r in rules if r.where == "model"]
         # Exact names before patterns: "000000000000-directory.xml" is not the {mac} of "{mac}-directory.xml".
@@ -135,6 +135,14 @@ class Site:
         for rules in claims.model.values():
             rules.sort(key=lambda r: r.per_phone)
         return claims
+
+    def files_of(self, model: DeviceModel) -> tuple[FileRule, ...]:
+        """``model.files()``; a model whose ``files`` raises is reported broken and answers no file."""
+        try:
+            return tuple(model.files())
+        except Exception as exc:
+            self.plugins.report_broken(model.name, "files", exc)
+            return ()
 
     # --- Identification ----------------------------------------------------------------------------------
     def identify(self, user_agent: str) -> tuple[DeviceModel | None, Identity | None]:
@@ -181,7 +189,20 @@ class Site:
     def match(self, filename: str, where: str, model: DeviceModel | None, per_phone: bool = False
               ) -> tuple[DeviceModel, FileRule, dict[str, str]] | None:
         """The declared file ``filename`` is: ``model``'s (None at the root: any model's, ``per_phone`` names
-        only; two vendors claiming it is a tie, reported, and the first by name answers)."""
+        only; two vendors claiming it is a tie, reported, and the first by name answers). Remembered: the
+        rules never change while the Site lives, and a fleet asks for the same few thousand names."""
+        key = (filename, where, model.name if model else None, per_phone)
+        found = self._matched.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._match(filename, where, model, per_phone)
+            with self._lock:
+                if len(self._matched) >= MATCH_CACHE_LIMIT:
+                    self._matched.clear()
+                self._matched[key] = found
+        return found  # type: ignore[return-value]
+
+    def _match(self, filename: str, where: str, model: DeviceModel | None, per_phone: bool
+               ) -> tuple[DeviceModel, FileRule, dict[str, str]] | None:
         if where == "model":
             assert model is not None
             candidates = [(model, r) for r in self._claims.model.get(model.name, ())]
@@ -207,12 +228,14 @@ class Site:
         return next((r for r in rules if r.is_malformed(filename)), None)
 
     def file_conflicts(self) -> list[Tie]:
-        """Root file names two models both declare (per-phone patterns compared as written)."""
+        """Root file names models of different vendors both declare (patterns compared as written). The
+        User-Agent decides between them; only a phone whose User-Agent no model knows is answered by the
+        model the database gives it, so these are worth an admin's eye, not an error."""
         owners: dict[str, list[str]] = {}
         for model, rule in self._claims.root:
             owners.setdefault(rule.pattern, []).append(model.name)
-        return [Tie(f"root file {pattern!r}", tuple(names)) for pattern, names in sorted(owners.items())
-                if len(set(names)) > 1 and _vendors_differ(self, names)]
+        return [Tie(f"root file {pattern!r}", tuple(names))
+                for pattern, names in sorted(owners.items()) if _vendors_differ(self, names)]
 
     # --- Database, caches, sightings -----------------------------------------------------------------------
     @contextmanager

@@ -11,23 +11,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote
 
 from autoprov.agi.context import ConnectionPool, DatabaseUnavailable, ScriptContext, SessionDatabase
 from autoprov.agi.errors import AGIError, AGIHangup
 from autoprov.agi.session import AGISession
 from autoprov.config import Settings
+from autoprov.plugins import PluginManager
 
 log = logging.getLogger(__name__)
 
 Script = Callable[[AGISession, ScriptContext], None]
 
 
-def collect_scripts(plugins: Any) -> dict[str, Script]:
-    """Every plugin's scripts by name; a name provided twice keeps the first and is reported."""
+def collect_scripts(plugins: PluginManager) -> dict[str, Script]:
+    """Every plugin's scripts by name; a name provided twice keeps the first and is reported. A plugin whose
+    hook raises is reported broken and skipped: the other scripts still run."""
     found: dict[str, Script] = {}
-    for batch in plugins.hook.autoprov_agi_scripts():
+    for _, batch in plugins.each_result("autoprov_agi_scripts"):
         for name, script in (batch or {}).items():
             if name in found:
                 log.error("AGI script %s is provided twice; keeping the first", name)
@@ -37,10 +38,19 @@ def collect_scripts(plugins: Any) -> dict[str, Script]:
 
 
 def split_script(path: str) -> tuple[str, dict[str, str]]:
-    """``cid-name?x=1`` (or a local program's path) into the script's name and its parameters."""
-    url = urlsplit(path)
-    name = url.path.strip("/").rsplit("/", 1)[-1]
-    return name, dict(parse_qsl(url.query, keep_blank_values=True))
+    """``cid-name?x=1`` (or a local program's path) into the script's name and its parameters.
+
+    The query is read as an Asterisk admin writes it in a dialplan, not as an HTML form: ``&`` separates
+    parameters, ``%XX`` is a byte (``%26`` an ``&`` inside a value), and ``+`` and ``#`` are themselves.
+    """
+    where, _, query = path.partition("?")
+    name = where.strip("/").rsplit("/", 1)[-1]
+    params: dict[str, str] = {}
+    for part in query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            params[unquote(key)] = unquote(value)
+    return name, params
 
 
 def run_session(
@@ -51,6 +61,7 @@ def run_session(
     *,
     script: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    on_environment: Callable[[], object] | None = None,
 ) -> str:
     """Read the environment, run the script it names (or ``script``), and return the AGISTATUS it leads to.
 
@@ -59,6 +70,8 @@ def run_session(
     database = SessionDatabase(pool, settings.agi.database_timeout, session.name)
     try:
         session.read_environment()
+        if on_environment is not None:
+            on_environment()
         name, params = split_script(script or session.script)
         for arg in session.args:  # a local AGI(prog,...,key=value) passes parameters as arguments
             key, sep, value = arg.partition("=")

@@ -10,6 +10,7 @@ log is wanted.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -21,7 +22,8 @@ from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
 from autoprov.db import is_unavailable
-from autoprov.devices import CONTACTS, DIRECTORY, LOG, OVERRIDES
+from autoprov.devices import CONTACTS, DIRECTORY, LOG, OVERRIDES, DeviceModel, LogRecord
+from autoprov.logthrottle import log_throttled
 from autoprov.phonefiles import logquery, logs, storedfiles
 from autoprov.phonefiles.directory import CONTACTS_NAME, classified, directory_for
 from autoprov.phonefiles.storedfiles import InvalidXml, Kind
@@ -62,7 +64,7 @@ def _store_log(site: Site, request: Request, served: Served, mac: str, name: str
         if end is not None and (body.size > end - start or (body.complete and body.size != end - start)):
             return plain(400, f"Content-Range covers {end - start} bytes but the body has {body.size}")
         stored = logs.ingest(site.db, mac, name, body, start if end is not None else None, utcnow(),
-                             served.model.parse_log_line)
+                             line_parser(site, served.model))
     except logs.RangeRefused as exc:
         return plain(exc.status, f"{exc}; stored length {exc.stored}", **{"Content-Range": f"bytes */{exc.stored}"})
     finally:
@@ -74,6 +76,20 @@ def _store_log(site: Site, request: Request, served: Served, mac: str, name: str
     response = plain(200, f"stored {stored.lines} line(s); {mac}-{name}.log is {stored.length} bytes")
     response.call_on_close(lambda: _prune_if_due(site))
     return response
+
+
+def line_parser(site: Site, model: DeviceModel) -> logs.LineParser:
+    """``model.parse_log_line``; a line it fails on is reported (the model broken) and kept unparsed, so a
+    plugin's bug loses nothing of an upload."""
+
+    def parse(text: str, uploaded: dt.datetime) -> LogRecord:
+        try:
+            return model.parse_log_line(text, uploaded)
+        except Exception as exc:
+            site.plugins.report_broken(model.name, "parse_log_line", exc)
+            return logs.unparsed(text, uploaded)
+
+    return parse
 
 
 def _content_range(request: Request) -> tuple[int, int | None]:
@@ -94,7 +110,7 @@ def _prune_if_due(site: Site) -> None:
     except peewee.PeeweeException as exc:
         if not is_unavailable(exc):
             raise
-        log.exception("automatic log pruning failed; it is tried again later")
+        log_throttled(log, logging.WARNING, type(exc), "automatic log pruning failed (tried again later): %s", exc)
 
 
 # --- Overrides, contacts and the directory -------------------------------------------------------------
@@ -115,8 +131,16 @@ def directory(site: Site, request: Request, served: Served) -> Response:
     Cached until an extension or an uploaded contacts file changes; a 304 renders nothing."""
     if served.mac is not None:
         served.sight(site, request)
-    body = site.renders.get((DIRECTORY, served.model.name, served.mac),
-                            lambda: _rendered(directory_for(served.model, served.mac)))
+    try:
+        body = site.renders.get((DIRECTORY, served.model.name, served.mac),
+                                lambda: _rendered(directory_for(served.model, served.mac)))
+    except peewee.PeeweeException:
+        raise
+    except Exception as exc:  # the plugin's render_directory: a clean answer and a sighting, never a traceback
+        site.plugins.report_broken(served.model.name, "render_directory", exc)
+        served.sight(site, request, problem=f"{served.model.name} failed to render its directory: "
+                                            f"{type(exc).__name__}: {exc}")
+        return plain(500, f"{served.model.name} cannot render its directory: {type(exc).__name__}: {exc}")
     if body is None:
         return plain(404, f"{served.model.name} has no contact directory")
     return rendered_response(request, body, served.rule.media_type)

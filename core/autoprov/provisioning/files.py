@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
 from autoprov.devices import FALLBACK, GENERATED, PHONE, DeviceModel, FileRule, PhoneView
-from autoprov.logthrottle import throttled
+from autoprov.logthrottle import log_throttled
 from autoprov.phonepath import FileHandler, Served
 from autoprov.phones import load_phone
 from autoprov.site import Site
@@ -83,7 +83,7 @@ def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | No
     if real is None:
         return NotServed(f"phone {mac} is a {view.model}, and no such model is installed",
                          "; ".join([*problems, f"model {view.model} is not installed"]))
-    rule = served.rule if real is served.model else _phone_rule(real, served.rule)
+    rule = served.rule if real is served.model else _phone_rule(site, real, served.rule)
     if rule is None:
         why = f"it is a {real.name}, which has no per-phone config here"
         return NotServed(f"phone {mac}: {why}", "; ".join([*problems, why]))
@@ -99,14 +99,14 @@ def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | No
     try:
         body = real.render(rule, view)
     except Exception as exc:  # a plugin's template: a clean answer and a sighting, never a traceback page
-        throttled(log, f"render:{real.name}:{rule.pattern}", logging.ERROR, "%s cannot render %s for %s: %r",
+        log_throttled(log, logging.ERROR, f"render:{real.name}:{rule.pattern}", "%s cannot render %s for %s: %r",
                   real.name, rule.pattern, mac, exc)
         return None, "; ".join([*problems, f"{real.name} failed to render it: {type(exc).__name__}: {exc}"]), ""
     return Rendered.of(body), "; ".join(problems), rule.media_type
 
 
-def _phone_rule(model: DeviceModel, like: FileRule) -> FileRule | None:
-    return next((r for r in model.files() if r.role == PHONE and r.where == like.where), None)
+def _phone_rule(site: Site, model: DeviceModel, like: FileRule) -> FileRule | None:
+    return next((r for r in site.files_of(model) if r.role == PHONE and r.where == like.where), None)
 
 
 def _check(site: Site, model: DeviceModel, view: PhoneView) -> list[str]:
@@ -122,7 +122,7 @@ def _render(site: Site, request: Request, served: Served, model: DeviceModel, ru
     try:
         return Rendered.of(model.render(rule, view))
     except Exception as exc:
-        throttled(log, f"render:{model.name}:{rule.pattern}", logging.ERROR, "%s cannot render %s: %r",
+        log_throttled(log, logging.ERROR, f"render:{model.name}:{rule.pattern}", "%s cannot render %s: %r",
                   model.name, rule.pattern, exc)
         served.sight(site, request, problem=f"{model.name} failed to render {rule.pattern}: {type(exc).__name__}")
         return plain(500, f"{model.name} cannot render {rule.pattern}; see the server log")
