@@ -1,16 +1,27 @@
-"""Benchmark: FastAGI ``cid-name`` round trips at 100 concurrent sessions, against a local AGI per call.
+"""Benchmark: FastAGI ``cid-name`` saturated and at a fixed offered rate, against a local AGI per call.
 
-Run: ``.venv/bin/python benchmarks/agi_bench.py [--seconds 10] [--concurrency 100] [--local-calls 20]``.
+Run: ``.venv/bin/python benchmarks/agi_bench.py [--seconds 10] [--concurrency 50] [--rate 200]
+[--local-calls 10] [--server-pythonpath DIR]``, or ``--steps`` for the server's per-call steps, each
+measured alone in CPU time (where a call's time goes).
 Everything stays on loopback (127.0.0.1). A real ``autoprov agi serve`` process serves a SQLite database
-of 1000 caller names; this process plays 100 Asterisks at once (each call: connect, the environment,
-SET VARIABLE CALLERID(name) for a number in the table, close) and measures each call end to end. The
-load generator shares the machine with the server, so the figures are a floor, not a ceiling.
+of 1000 caller names; this process plays Asterisk (each call: connect, the environment, SET VARIABLE
+CALLERID(name) for a number in the table, close) and measures each call end to end:
+
+- saturated: ``--concurrency`` callers in a closed loop, each starting its next call when one ends: the
+  most calls per second the server completes;
+- open loop: calls start at ``--rate`` per second on a fixed schedule whatever the server does (as
+  calls arrive at a PBX); latency counts from the scheduled start, so a server falling behind shows.
+
+The load generator shares the machine with the server, so the figures are a floor, not a ceiling.
+``--server-pythonpath`` runs the server from another source tree (``git archive <commit> core``) to
+compare versions; run them interleaved, the machine is noisy.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import random
 import socket
 import statistics
@@ -19,11 +30,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from autoprov.agi.context import ConnectionPool, SessionDatabase
+from autoprov.agi.scripts.cid_name import lookup_name
+from autoprov.agi.session import AGISession
 from autoprov.agi.tables import CallerName
-from autoprov.agi.testing import fastagi_call, local_call
-from autoprov.config import Settings
+from autoprov.agi.testing import environment, fastagi_call, local_call, wait_listening
+from autoprov.config import Settings, load_settings
 from autoprov.plugins import build_plugin_manager
 from autoprov.site import Site
 
@@ -54,24 +70,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(config: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(config: Path, port: int, pythonpath: str | None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPROV_")}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     proc = subprocess.Popen(
         [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "serve", "--host", "127.0.0.1",
          "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit("autoprov agi serve exited") from None
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("autoprov agi serve did not start")
+    try:
+        wait_listening(port, proc)
+    except RuntimeError as exc:
+        proc.kill()
+        raise SystemExit(f"autoprov agi serve: {exc}") from None
+    return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_call(port: int, number: str) -> bool:
+    t = fastagi_call("127.0.0.1", port, "cid-name", env={"callerid": number}, env_pause=0)
+    return t.status == "SUCCESS" and t.variables.get("CALLERID(name)") == f"Caller {int(number[3:])}"
 
 
 def fastagi_load(port: int, concurrency: int, seconds: float) -> tuple[list[float], int]:
@@ -90,10 +114,9 @@ def fastagi_load(port: int, concurrency: int, seconds: float) -> tuple[list[floa
         while time.monotonic() < stop_at:
             number = f"555{rng.randrange(NAMES):04d}"
             t0 = time.perf_counter()
-            t = fastagi_call("127.0.0.1", port, "cid-name", env={"callerid": number}, env_pause=0)
+            ok = one_call(port, number)
             mine.append(time.perf_counter() - t0)
-            if t.status != "SUCCESS" or t.variables.get("CALLERID(name)") != f"Caller {int(number[3:])}":
-                bad += 1
+            bad += not ok
         with lock:
             latencies.extend(mine)
             failures += bad
@@ -106,8 +129,44 @@ def fastagi_load(port: int, concurrency: int, seconds: float) -> tuple[list[floa
     return latencies, failures
 
 
-def local_load(config: Path, calls: int) -> list[float]:
+def open_loop(port: int, rate: float, seconds: float) -> tuple[list[float], int, float]:
+    """Calls started every 1/rate s on schedule; latency from the scheduled start. Returns the latencies,
+    the failures, and how late the last call started (the generator's own lag)."""
+    total = int(rate * seconds)
+    rng = random.Random(1)
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+
+    def run(scheduled: float, number: str) -> None:
+        nonlocal failures
+        ok = False
+        try:
+            ok = one_call(port, number)
+        except OSError:
+            pass
+        done = time.perf_counter() - scheduled
+        with lock:
+            latencies.append(done)
+            failures += not ok
+
+    lag = 0.0
+    with ThreadPoolExecutor(max_workers=512) as pool:
+        start = time.perf_counter() + 0.05
+        for i in range(total):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            lag = time.perf_counter() - scheduled
+            pool.submit(run, scheduled, f"555{rng.randrange(NAMES):04d}")
+    return latencies, failures, lag
+
+
+def local_load(config: Path, calls: int, pythonpath: str | None) -> list[float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPROV_")}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     argv = [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "run", "cid-name"]
     timings = []
     for i in range(calls):
@@ -119,35 +178,113 @@ def local_load(config: Path, calls: int) -> list[float]:
     return timings
 
 
+def cpu_us(fn: Callable[[], object], n: int = 3000) -> float:
+    """CPU microseconds (all threads) per call of ``fn``."""
+    fn()
+    start = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - start) / n * 1e6
+
+
+def steps(workdir: Path) -> None:
+    """The server's per-call steps, each alone, in CPU time: where a call's time goes."""
+    settings = load_settings(workdir / "autoprov.toml")
+    site = Site(settings, build_plugin_manager(load_entry_points=False))
+    pool = ConnectionPool(site.db, max_open=50, query_timeout=2.0)
+    database = SessionDatabase(pool, 2.0)
+    ours, theirs = socket.socketpair()
+    block = environment("cid-name", callerid="5550001", calleridname="Caller 1")
+    jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+    done: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def waiting_thread() -> None:
+        while True:
+            done.put(jobs.get()())
+
+    threading.Thread(target=waiting_thread, daemon=True).start()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def connect() -> None:
+        with socket.create_connection(listener.getsockname()), listener.accept()[0]:
+            pass
+
+    def environment_read() -> None:
+        theirs.sendall(block)
+        AGISession.from_socket(ours).read_environment()
+
+    session = AGISession.from_socket(ours)
+
+    def set_variable() -> None:
+        theirs.sendall(b"200 result=1\n")
+        session.set_variable("CALLERID(name)", "Caller 1")
+        theirs.recv(4096)
+
+    site.db.connect()
+    print("server steps of one call, CPU time each:")
+    for name, fn in [
+        ("TCP connect + accept + close (both ends)", connect),
+        ("start a thread (and join it)", lambda: (t := threading.Thread(target=int), t.start(), t.join())),
+        ("hand a job to a waiting thread", lambda: (jobs.put(int), done.get())),
+        ("read and check the environment", environment_read),
+        ("lend a pooled connection (no query)", lambda: database.run(int)),
+        ("the lookup on an open connection", lambda: lookup_name("5550001")),
+        ("peewee building that query (not done per call)",
+         lambda: CallerName.select(CallerName.name).where(CallerName.number == "x").limit(1).sql()),
+        ("SET VARIABLE and its reply", set_variable),
+    ]:
+        print(f"  {name:50s} {cpu_us(fn):6.0f} us")
+    site.db.close()
+    pool.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long the FastAGI load runs")
-    parser.add_argument("--concurrency", type=int, default=100, help="simultaneous FastAGI sessions")
-    parser.add_argument("--local-calls", type=int, default=20, help="local AGI processes to spawn, one per call")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each FastAGI load runs")
+    parser.add_argument("--concurrency", type=int, default=50, help="callers in the saturated closed loop")
+    parser.add_argument("--rate", type=float, default=200.0, help="calls per second offered in the open loop")
+    parser.add_argument("--local-calls", type=int, default=10, help="local AGI processes to spawn, one per call")
+    parser.add_argument("--steps", action="store_true", help="only the per-call steps, each alone")
+    parser.add_argument("--server-pythonpath", default=None,
+                        help="PYTHONPATH of the server and the local AGI (another version)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="agi-bench-") as tmp:
         config = prepare(Path(tmp))
+        if args.steps:
+            steps(Path(tmp))
+            return
         port = free_port()
-        server = start_server(config, port)
+        server = start_server(config, port, args.server_pythonpath)
         try:
             fastagi_load(port, min(args.concurrency, 10), 1.0)  # warm up
+            cpu = cpu_seconds(server.pid)
             latencies, failures = fastagi_load(port, args.concurrency, args.seconds)
+            cpu = cpu_seconds(server.pid) - cpu
+            rated, rated_failures, lag = open_loop(port, args.rate, args.seconds)
         finally:
             server.terminate()
             server.wait(30)
-        local = local_load(config, args.local_calls)
+        local = local_load(config, args.local_calls, args.server_pythonpath) if args.local_calls else []
 
     ms = [x * 1000 for x in latencies]
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, server and load on one host")
-    print(f"FastAGI cid-name, {args.concurrency} concurrent sessions, {args.seconds:g} s:")
-    print(f"  calls: {len(ms)} ({failures} failed)   round trips/s: {len(ms) / args.seconds:.0f}")
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, server and load on one host"
+          + (f"; server from {args.server_pythonpath}" if args.server_pythonpath else ""))
+    print(f"FastAGI cid-name saturated, {args.concurrency} callers in a closed loop, {args.seconds:g} s:")
+    print(f"  calls: {len(ms)} ({failures} failed)   calls/s: {len(ms) / args.seconds:.0f}"
+          f"   server CPU per call: {cpu / len(ms) * 1e6:.0f} us")
     print(f"  latency per call: p50 {percentile(ms, 50):.1f} ms   p99 {percentile(ms, 99):.1f} ms"
           f"   max {max(ms):.1f} ms")
-    local_ms = [x * 1000 for x in local]
-    print(f"local AGI (spawn `autoprov agi run cid-name` per call), {len(local_ms)} calls one after another:")
-    print(f"  per call: mean {statistics.mean(local_ms):.0f} ms   p50 {percentile(local_ms, 50):.0f} ms"
-          f"   max {max(local_ms):.0f} ms   (= {1000 / statistics.mean(local_ms):.1f} calls/s on one core)")
+    rms = [x * 1000 for x in rated]
+    print(f"FastAGI cid-name open loop, {args.rate:g} calls/s offered, {args.seconds:g} s:")
+    print(f"  calls: {len(rms)} ({rated_failures} failed)   generator lag at the end: {lag * 1000:.1f} ms")
+    print(f"  latency from scheduled start: p50 {percentile(rms, 50):.1f} ms   p99 {percentile(rms, 99):.1f} ms"
+          f"   max {max(rms):.1f} ms")
+    if local:
+        local_ms = [x * 1000 for x in local]
+        print(f"local AGI (spawn `autoprov agi run cid-name` per call), {len(local_ms)} calls one after another:")
+        print(f"  per call: mean {statistics.mean(local_ms):.0f} ms   p50 {percentile(local_ms, 50):.0f} ms"
+              f"   max {max(local_ms):.0f} ms   (= {1000 / statistics.mean(local_ms):.1f} calls/s on one core)")
 
 
 if __name__ == "__main__":

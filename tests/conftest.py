@@ -9,13 +9,14 @@ PostgreSQL is a failure, not a skip.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -86,7 +87,16 @@ def site(settings: Settings) -> Iterator[Site]:
     site.close()
 
 
-class PhoneClient(Client):
+class LoopbackClient(Client):
+    """Werkzeug's test client, from 127.0.0.1 unless a test says otherwise: a real server always gives the
+    client's address, and the access rules depend on it."""
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["environ_base"] = {"REMOTE_ADDR": "127.0.0.1", **(kwargs.get("environ_base") or {})}
+        return super().open(*args, **kwargs)
+
+
+class PhoneClient(LoopbackClient):
     """A test client that writes the site's buffered sightings after each request, so a test can read them."""
 
     def __init__(self, site: Site) -> None:
@@ -133,6 +143,7 @@ threads = 4
 retry_after = {settings.http.retry_after}
 change_check_interval = {settings.http.change_check_interval}
 sighting_flush_interval = 0.05
+shutdown_timeout = 0
 [sip]
 server = "{settings.sip.server}"
 [firmware]
@@ -157,6 +168,55 @@ def autoprov(*args: str, config: Path | None = None, check: bool = True, **kw) -
     return result
 
 
+_cli_plugins = None
+
+
+def cli(*args: str | bytes, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the ``autoprov`` command line in this process (click's CliRunner): the same commands, output and
+    exit status as :func:`autoprov`, without starting Python each time. Use :func:`autoprov` where the
+    process itself matters: exit by signal, plugins found through PYTHONPATH, what a real shell sees."""
+    from click.testing import CliRunner
+
+    from autoprov.cli import build_cli
+    from autoprov.db import database
+
+    global _cli_plugins
+    if _cli_plugins is None:
+        _cli_plugins = build_plugin_manager()
+    argv = [os.fsdecode(a) for a in args]  # bytes as the real process gets them (surrogate escapes)
+    env = {"AUTOPROV_CONFIG": str(config) if config is not None else None, "AUTOPROV_DATABASE_URL": None}
+    saved = database.obj
+    try:
+        result = CliRunner().invoke(build_cli(_cli_plugins), argv, env=env, prog_name="autoprov")
+    finally:
+        # The command bound the shared database proxy to a database of its own: close it, give the test's back.
+        if database.obj is not saved and database.obj is not None:
+            database.obj.close()
+        database.initialize(saved)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a crash, which the real process would print as a traceback
+    completed = subprocess.CompletedProcess(["autoprov", *argv], result.exit_code, result.stdout, result.stderr)
+    if check and completed.returncode != 0:
+        raise AssertionError(f"autoprov {' '.join(argv)} failed ({completed.returncode}):\n{completed.stderr}")
+    return completed
+
+
+def wait_until_listening(port: int, proc: subprocess.Popen, output: Callable[[], str], timeout: float = 30) -> None:
+    """Poll until something listens on the loopback ``port``; fail with ``output()`` if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(f"autoprov serve exited: {output()}") from None
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"autoprov serve did not start listening: {output()}") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def running_server(config: Path, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run ``autoprov serve`` with ``config`` until the block ends; yields its base URL once it listens.
@@ -168,24 +228,18 @@ def running_server(config: Path, port: int, env: dict[str, str] | None = None) -
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                log.seek(0)
-                output = log.read().decode(errors="replace")
-                raise AssertionError(f"autoprov serve exited: {output}") from None
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError("autoprov serve did not start listening")
+
+    def output() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")
+
+    wait_until_listening(port, proc, output)
     try:
         yield url
     finally:
-        proc.terminate()
+        # SIGINT: gunicorn's quick shutdown; with shutdown_timeout = 0 (write_config) a worker still waiting on a
+        # test's open connection is killed at once instead of keeping the teardown waiting.
+        proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -82,14 +82,14 @@ def test_user_agent_matching_is_by_model_token(site):
 
 
 def test_unknown_or_missing_user_agent_is_a_plain_404_and_a_sighting(client, db):
-    r = client.get("/000000000000.cfg", headers={"User-Agent": "FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430"})
+    r = client.get("/000000000000.cfg", headers={"User-Agent": "FileTransport PolycomVVX-VVX_1500-UA/5.9.0.9373"})
     assert r.status_code == 404
     assert r.mimetype == "text/plain"
-    assert b"VVX_400" in r.data
+    assert b"VVX_1500" in r.data
     r = client.get("/000000000000.cfg")
     assert r.status_code == 404
     seen = {s.user_agent: s for s in sightings()}
-    assert seen["FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430"].problem
+    assert seen["FileTransport PolycomVVX-VVX_1500-UA/5.9.0.9373"].problem
     assert "" in seen
 
 
@@ -279,3 +279,17 @@ def test_secrets_only_reach_allowed_networks(site, client, ada):
     assert "192.0.2.1 may not fetch secrets" in sightings("0004f2aabbcc")[0].problem
     # Files without secrets are still served to anyone.
     assert client.get("/prov/polycom_ip330/site.cfg", environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code == 200
+
+
+def test_by_default_only_private_networks_get_secrets(site, client, ada):
+    """A fresh install hands SIP passwords to no one on the internet: private networks only, until widened."""
+    path = "/prov/polycom_ip330/0004f2aabbcc-phone.cfg"
+    for address in ("10.1.2.3", "172.16.0.9", "192.168.1.20", "127.0.0.1", "fd00::5", "::ffff:192.168.1.20"):
+        assert client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": address}).status_code == 200, address
+    for address in ("198.51.100.7", "8.8.8.8", "2001:db8::1", "::ffff:203.0.113.9"):
+        r = client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": address})
+        assert r.status_code == 403 and b"pw-1001" not in r.data, address
+    site.settings.http.secrets_allowed_from = []  # no one
+    assert client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 403
+    site.settings.http.secrets_allowed_from = ["0.0.0.0/0", "::/0"]  # anyone, said in so many words
+    assert client.get(path, headers=IP330, environ_base={"REMOTE_ADDR": "8.8.8.8"}).status_code == 200

@@ -83,9 +83,63 @@ def test_mistakes_are_named(tmp_path, text, message):
         load_settings(write(tmp_path, text), environ={})
 
 
-@pytest.mark.parametrize("url", ["sqlite:///var/a.db", "postgresql://u:p@db/autoprov", "postgresql+pool://db/ap"])
+@pytest.mark.parametrize("url", ["sqlite:////srv/a.db", "postgresql://u:p@db/autoprov", "postgresql+pool://db/ap"])
 def test_supported_database_urls(tmp_path, url):
     assert load_settings(write(tmp_path, f"[database]\nurl = '{url}'"), environ={}).database.url == url
+
+
+def test_relative_paths_in_the_file_are_relative_to_the_file(tmp_path, monkeypatch):
+    """The CLI (run anywhere) and the service (working directory / under systemd) use the same database."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    path = write(etc, "[database]\nurl = 'sqlite:///var/a.db?timeout=5'\n[firmware]\nroot = 'fw'\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    s = load_settings(path, environ={})
+    assert s.database.url == f"sqlite:///{etc}/var/a.db?timeout=5"
+    assert s.firmware.root == str(etc / "fw")
+    assert s.source == str(path)
+    # Given as a relative path, the file is found from the working directory, its paths from its directory.
+    monkeypatch.chdir(tmp_path)
+    assert load_settings("etc/autoprov.toml", environ={}).database.url == f"sqlite:///{etc}/var/a.db?timeout=5"
+    # What the file leaves out is the embedded default (relative to the working directory), as are the
+    # environment overrides.
+    s = load_settings(write(etc, "[http]\nport = 8081\n"), environ={"AUTOPROV_FIRMWARE_ROOT": "fw2"})
+    assert s.database.url == "sqlite:///var/autoprov.db" and s.firmware.root == "fw2"
+    s = load_settings(write(etc, "[database]\nurl = 'sqlite:////abs/a.db'\n"), environ={})
+    assert s.database.url == "sqlite:////abs/a.db"
+
+
+def test_a_dotted_site_param_name_gets_a_hint_to_quote_it(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "[site_params]\nup.backlight.idleIntensity = '1'\n"), environ={})
+    assert str(info.value) == (
+        'site_params: up.backlight.idleIntensity was read as nested tables: quote the name: '
+        '"up.backlight.idleIntensity" = ...'
+    )
+
+
+def test_masked_settings_hide_passwords_and_secret_like_settings(tmp_path):
+    from autoprov.config import masked_settings
+
+    s = load_settings(write(tmp_path, """
+[database]
+url = "postgresql://autoprov:db-pw@db.example.test/autoprov"
+[http]
+public_url = "http://prov:url-pw@prov.example.test/"
+[site_params]
+"reg.1.auth.password" = "param-pw"
+"up.backlight.idleIntensity" = "1"
+[plugins.vendor]
+api_token = "tok"
+"""), environ={})
+    shown = masked_settings(s)
+    assert shown["database"]["url"] == "postgresql://autoprov:***@db.example.test/autoprov"
+    assert shown["http"]["public_url"] == "http://prov:***@prov.example.test/"
+    assert shown["site_params"] == {"reg.1.auth.password": "***", "up.backlight.idleIntensity": "1"}
+    assert shown["plugins"] == {"vendor": {"api_token": "***"}}
+    assert not [secret for secret in ("db-pw", "url-pw", "param-pw", "'tok'") if secret in repr(shown)]
 
 
 def test_missing_file_is_an_error(tmp_path):

@@ -11,7 +11,8 @@ from autoprov.provisioning import admin, csv_import
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.provisioning.csv_import import ImportFailed, import_file
 from autoprov.tables import Extension, Phone, PhoneLine
-from tests.conftest import autoprov, write_config
+from tests.conftest import cli as autoprov
+from tests.conftest import write_config
 from tests.phones import headers
 
 
@@ -127,7 +128,8 @@ def test_every_bad_row_is_reported_with_its_line_and_nothing_is_imported(tmp_pat
         "line 10: duplicate MAC: phone 0004f2aabbcc already exists",
         "line 11: extension 1001 already exists with a different secret; leave its columns blank to put it on a "
         "phone",
-        "line 12: not a MAC address: 'not-a-mac' (12 hex digits, optionally separated by : or -)",
+        "line 12: not a MAC address: 'not-a-mac' (12 hex digits, optionally separated by : or -, or dotted as "
+        "0004.f2aa.bbcc)",
         "line 13: phone 0004f2000005: unknown model 'polycom_vvx999' "
         "(installed: polycom_ip330, polycom_ip331, polycom_ip4000)",
         "line 14: unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/London)",
@@ -283,7 +285,7 @@ def test_line_numbers_count_physical_lines(tmp_path, site, db):
     )
     assert failures(site, write_csv(tmp_path, text)) == [
         "line 3: phone 0004f2000001 needs a model",
-        "line 7: not a MAC address: 'bad' (12 hex digits, optionally separated by : or -)",
+        "line 7: not a MAC address: 'bad' (12 hex digits, optionally separated by : or -, or dotted as 0004.f2aa.bbcc)",
     ]
 
 

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from autoprov.config import ConfigError, load_settings
 from tests.phones import headers
 
 IP330 = headers("polycom_ip330")
@@ -117,3 +118,57 @@ def test_missing_firmware_is_a_plain_404(client):
     r = client.get("/prov/polycom_ip330/sip.ld", headers=IP330)
     assert r.status_code == 404
     assert r.mimetype == "text/plain"
+
+
+# --- Handing the file to Apache ([firmware] send_with = "apache"; the real thing: tests/test_apache.py) ---
+
+MOD_WSGI_DAEMON = {"mod_wsgi.process_group": "autoprov"}
+
+
+def test_under_mod_wsgi_daemon_mode_apache_is_told_which_file_to_send(site, client, image):
+    site.settings.firmware.send_with = "apache"
+    fw = site.models["polycom_ip330"].firmware_dir
+    (fw / "a b%#?ü.ld").write_bytes(b"odd name")
+    r = client.get("/prov/polycom_ip330/sip.ld", headers=IP330, environ_base=MOD_WSGI_DAEMON)
+    assert (r.status_code, r.get_data()) == (200, b"")
+    assert r.headers["Location"] == "/autoprov-firmware/polycom_ip330/sip.ld"
+    r = client.get("/bootrom.ld", headers=IP330, environ_base=MOD_WSGI_DAEMON)  # chosen by the User-Agent
+    assert r.headers["Location"] == "/autoprov-firmware/polycom_ip330/bootrom.ld"
+    r = client.get("/prov/polycom_ip330/a%20b%25%23%3F%C3%BC.ld", headers=IP330, environ_base=MOD_WSGI_DAEMON)
+    assert r.headers["Location"] == "/autoprov-firmware/polycom_ip330/a%20b%25%23%3F%C3%BC.ld"
+    # What autoprov refuses, it refuses before any hand-off.
+    (fw / "escape").symlink_to("/etc/passwd")
+    r = client.get("/prov/polycom_ip330/escape", headers=IP330, environ_base=MOD_WSGI_DAEMON)
+    assert r.status_code == 404 and "Location" not in r.headers
+
+
+def test_anywhere_else_the_file_is_still_streamed(site, client, image):
+    """autoprov serve (or mod_wsgi embedded mode) with the same configuration file: no empty answers."""
+    site.settings.firmware.send_with = "apache"
+    for environ in ({}, {"mod_wsgi.process_group": ""}):
+        r = client.get("/prov/polycom_ip330/sip.ld", headers=IP330, environ_base=environ)
+        assert r.status_code == 200 and r.get_data() == image and "Location" not in r.headers
+
+
+def test_a_model_directory_linked_from_outside_the_root_is_streamed(site, client, tmp_path):
+    site.settings.firmware.send_with = "apache"
+    fw = site.models["polycom_ip330"].firmware_dir
+    fw.rmdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "sip.ld").write_bytes(b"outside the alias")
+    fw.symlink_to(tmp_path / "elsewhere")
+    r = client.get("/prov/polycom_ip330/sip.ld", headers=IP330, environ_base=MOD_WSGI_DAEMON)
+    assert r.get_data() == b"outside the alias" and "Location" not in r.headers
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("send_with", "x-sendfile", "firmware.send_with: must be app or apache"),
+    ("apache_alias", "autoprov-firmware", "firmware.apache_alias"),
+    ("apache_alias", "/../etc/", "firmware.apache_alias"),
+    ("apache_alias", "/a b/", "firmware.apache_alias"),
+])
+def test_firmware_settings_are_checked(tmp_path, key, value, message):
+    path = tmp_path / "autoprov.toml"
+    path.write_text(f'[firmware]\n{key} = "{value}"\n')
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_settings(path, environ={})

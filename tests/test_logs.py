@@ -20,7 +20,8 @@ from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.tables import Sighting
 from autoprov.vendors.polycom.logparse import decode_time, parse_line
-from tests.conftest import autoprov, write_config
+from tests.conftest import cli as autoprov
+from tests.conftest import write_config
 from tests.phones import headers, user_agent
 from tests.uploads_helpers import (
     MODEL,

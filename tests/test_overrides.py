@@ -13,7 +13,8 @@ from autoprov.phonefiles.tables import StoredFile
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.tables import Sighting
-from tests.conftest import autoprov, write_config
+from tests.conftest import cli as autoprov
+from tests.conftest import write_config
 from tests.phones import headers
 
 MODEL = "polycom_ip330"
@@ -203,5 +204,14 @@ def test_overrides_and_contacts_commands(tmp_path, site, client):
         assert unknown.returncode == 1 and unknown.stdout == ""
         assert unknown.stderr.strip() == "Error: nothing stored in overrides/ for 0004f2000099"
     assert "<directory/>" in autoprov("contacts", "show", MAC, config=config).stdout
+    # A version that does not exist is named, with those that do.
+    missing = autoprov("overrides", "show", MAC, "--version", "99", config=config, check=False)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr.strip() == (
+        f"Error: overrides/ of {MAC} has no version 99 (versions stored: 1, 2, 3; "
+        f"`autoprov overrides history {MAC}` lists them)"
+    )
+    # contacts show says what it prints: the upload, not the merged directory the phone is served.
+    assert "as it uploaded them" in " ".join(autoprov("contacts", "show", "--help", config=config).stdout.split())
     assert "cleared directory.xml" in autoprov("contacts", "clear", MAC, "--file", "directory.xml",
                                                config=config).stdout

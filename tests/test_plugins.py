@@ -24,7 +24,6 @@ import click
 import pytest
 import requests
 from click.testing import CliRunner
-from werkzeug.test import Client
 
 from autoprov import hookimpl, hookspecs
 from autoprov.agi.runner import collect_scripts
@@ -41,7 +40,7 @@ from autoprov.site import Site
 from autoprov.tables import Phone, Sighting
 from autoprov.vendors.polycom import PolycomModel
 from autoprov.web import Route, create_app, plain
-from tests.conftest import PhoneClient, autoprov, free_port, running_server, write_config
+from tests.conftest import LoopbackClient, PhoneClient, autoprov, free_port, running_server, write_config
 from tests.phones import headers
 
 TESTS = Path(__file__).resolve().parent
@@ -428,7 +427,7 @@ def test_model_registered_in_process_is_provisioned(fresh_site):
     ua = "FileTransport PolycomVVX-VVX_998-UA/5.9.0"
     vvx998 = site.models["polycom_vvx998"]
     assert site.identify(ua)[0] is vvx998
-    client = Client(create_app(site))
+    client = LoopbackClient(create_app(site))
     initial = client.get("/000000000000.cfg", headers={"User-Agent": ua})
     assert ET.fromstring(initial.data).get("CONFIG_FILES").startswith("prov/polycom_vvx998/device.cfg")
     r = client.get("/prov/polycom_vvx998/0004f2099998-phone.cfg", headers={"User-Agent": ua})
@@ -440,7 +439,7 @@ def test_model_registered_in_process_is_provisioned(fresh_site):
     assert result.exit_code == 0 and result.output == "pong\n"
 
     site.plugins.unregister(name="ping")
-    assert Client(create_app(site)).get("/ping").status_code == 404
+    assert LoopbackClient(create_app(site)).get("/ping").status_code == 404
 
 
 def test_model_name_provided_twice_is_reported_and_first_kept(fresh_site, caplog):
@@ -544,7 +543,7 @@ def test_plugin_whose_hooks_raise_when_called_is_reported_and_skipped(fresh_site
     site.plugins.register(Exploding(), name="exploding")
     with caplog.at_level(logging.ERROR, logger="autoprov.plugins"):
         assert "polycom_ip330" in site.models
-        client = Client(create_app(site))
+        client = LoopbackClient(create_app(site))
         r = client.get("/000000000000.cfg", headers=headers("polycom_ip330"))
     assert r.status_code == 200
     assert b"prov/polycom_ip330/device.cfg" in r.data

@@ -7,6 +7,8 @@ Errors are one clear line on stderr and a non-zero exit (click's ``ClickExceptio
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,7 +17,7 @@ import click
 import peewee
 
 from autoprov.config import ConfigError, load_settings
-from autoprov.db import is_schema_missing, is_unavailable
+from autoprov.db import describe_database, is_schema_missing, is_unavailable
 from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.plugins import PluginManager, build_plugin_manager
 from autoprov.refused import Refused
@@ -48,9 +50,13 @@ class LazySite:
     def get(self) -> Site:
         if self._site is None:
             try:
-                self._site = Site(load_settings(self.config), self.plugins)
-            except (ConfigError, peewee.OperationalError) as exc:
+                settings = load_settings(self.config)
+            except ConfigError as exc:
                 raise click.ClickException(one_line(exc)) from None
+            try:
+                self._site = Site(settings, self.plugins)
+            except peewee.OperationalError as exc:
+                raise click.ClickException(one_line(f"{exc} ({describe_database(settings.database.url)})")) from None
         return self._site
 
 
@@ -70,7 +76,8 @@ def pass_site(f: F) -> F:
             if is_schema_missing(exc):
                 raise click.ClickException("the database has no autoprov tables yet: run `autoprov init`") from None
             if is_unavailable(exc):
-                raise click.ClickException(one_line(f"database unavailable: {exc}")) from None
+                where = describe_database(site.settings.database.url)
+                raise click.ClickException(one_line(f"database unavailable: {exc} ({where})")) from None
             raise
         except Refused as exc:  # a refused change: the message is the whole story
             raise click.ClickException(one_line(exc)) from None
@@ -82,8 +89,31 @@ def pass_site(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def reader_gone() -> None:
+    """stdout's reader went away (``autoprov phone list | head -1``): end as Unix tools do, killed by SIGPIPE
+    (status 141 in the shell), not with a silent status 1 and not with a traceback."""
+    try:
+        # Later flushes (at exit) must not raise again: stdout now leads nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    sys.exit(128 + signal.SIGPIPE)  # where the signal could not end the process
+
+
+class Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # click itself would turn it into a silent exit 1
+            reader_gone()
+
+
 def build_cli(plugins: PluginManager) -> click.Group:
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option(
         "--config",
         "config",
@@ -100,6 +130,10 @@ def build_cli(plugins: PluginManager) -> click.Group:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         ctx.obj = LazySite(config, plugins)
 
+    from autoprov.sitecommands import SITE_COMMANDS
+
+    for command in SITE_COMMANDS:
+        cli.add_command(command)
     # Each plugin on its own: one whose hook raises is reported (`autoprov models`), and the CLI still works.
     for _ in plugins.each_result("autoprov_register_commands", cli=cli):
         pass

@@ -3,6 +3,10 @@
 The file is ``--config PATH``, else ``$AUTOPROV_CONFIG``, else ``/etc/autoprov/autoprov.toml`` if it exists;
 with none, the embedded defaults below apply (a SQLite database and firmware under ``./var``).
 Environment overrides: ``AUTOPROV_DATABASE_URL``, ``AUTOPROV_PUBLIC_URL``, ``AUTOPROV_FIRMWARE_ROOT``.
+
+Relative paths written in the file (a ``sqlite:///`` database, ``[firmware] root``) are relative to the file's
+own directory, so the command line and the service (working directory ``/`` under systemd) agree; the
+embedded defaults and the environment overrides are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_CONFIG_PATH = Path("/etc/autoprov/autoprov.toml")
+
+# RFC 1918, loopback, link-local, carrier-grade NAT, and IPv6 unique-local, link-local and loopback.
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+                    "100.64.0.0/10", "fc00::/7", "fe80::/10", "::1/128")
 
 
 class ConfigError(ValueError):
@@ -38,8 +46,11 @@ class HttpSettings:
     threads: int = 8
     # Seconds a phone is told to wait when the database is down.
     retry_after: int = 30
-    # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg); empty: any client.
-    secrets_allowed_from: list[str] = field(default_factory=list)
+    # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg) and the phones' own
+    # overrides and contacts. Safe by default: private, loopback and link-local networks only (a server
+    # reachable from the internet does not hand secrets to it); ["0.0.0.0/0", "::/0"] admits anyone, and an
+    # empty list no one.
+    secrets_allowed_from: list[str] = field(default_factory=lambda: list(PRIVATE_NETWORKS))
     # Seconds between two reads of the database's change counter: a change made anywhere (another process,
     # another server) is served within this bound. 0: read it on every request that uses a cached render.
     change_check_interval: float = 1.0
@@ -49,6 +60,10 @@ class HttpSettings:
     sighting_flush_interval: float = 2.0
     # Distinct phones a sighting buffer holds between two writes; more are counted and dropped.
     sighting_buffer_limit: int = 10000
+    # A line per request on standard output (`autoprov serve`); phones' requests are sightings either way.
+    access_log: bool = False
+    # Seconds requests in progress get to finish when `autoprov serve` is told to stop (SIGTERM).
+    shutdown_timeout: int = 5
 
 
 @dataclass
@@ -80,6 +95,11 @@ class PollingSettings:
 class FirmwareSettings:
     # One directory per model below this root (``<root>/polycom_ip330/sip.ld``), unless a model says otherwise.
     root: str = "var/firmware"
+    # Who sends an image's bytes once autoprov has chosen the file: "app" (the WSGI server streams them) or
+    # "apache" (under mod_wsgi daemon mode, Apache serves the file itself from an Alias of the root at
+    # ``apache_alias``; see deploy/apache/autoprov.conf). Elsewhere "apache" streams as "app" does.
+    send_with: str = "app"
+    apache_alias: str = "/autoprov-firmware/"
 
 
 @dataclass
@@ -103,6 +123,12 @@ class AgiSettings:
     # beyond it waits up to database_timeout, then goes on with a default. Keep below PostgreSQL's
     # max_connections minus what the web workers use.
     max_db_connections: int = 50
+    # FastAGI connections served at once (a thread each); one more is refused with AGISTATUS=FAILURE.
+    max_connections: int = 1000
+    # Seconds a new FastAGI connection has to send its whole environment (Asterisk sends it at once).
+    environment_timeout: float = 5.0
+    # Where ``autoprov agi run`` (a local AGI) logs besides Asterisk's stderr: "syslog" or a file path.
+    log: str = "syslog"
 
 
 @dataclass
@@ -127,8 +153,6 @@ class Settings:
 
     def may_fetch_secrets(self, address: str | None) -> bool:
         """Whether a client at ``address`` may fetch files that hold SIP passwords."""
-        if not self.http.secrets_allowed_from:
-            return True
         try:
             ip = ipaddress.ip_address(address or "")
         except ValueError:
@@ -189,10 +213,12 @@ DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+pool", "post
 # a server socket nonsensical is refused here, with its name, rather than discovered on a phone.
 _MINIMUMS = {
     ("http", "port"): 1, ("http", "workers"): 1, ("http", "threads"): 1, ("http", "retry_after"): 1,
+    ("http", "shutdown_timeout"): 0,
     ("sip", "port"): 1, ("sip", "expires"): 1, ("polling", "period"): 1, ("agi", "port"): 1,
     ("agi", "session_timeout"): 1, ("agi", "database_timeout"): 0.01, ("agi", "max_db_connections"): 1,
     ("http", "change_check_interval"): 0, ("http", "render_cache_entries"): 1,
     ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
+    ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 
@@ -224,6 +250,11 @@ def validate(s: Settings) -> None:
     for key in ("time", "time_random_end"):
         if not _HHMM.match(getattr(s.polling, key)):
             raise ConfigError(f"polling.{key}: must be HH:MM")
+    if s.firmware.send_with not in ("app", "apache"):
+        raise ConfigError("firmware.send_with: must be app or apache")
+    if not re.fullmatch(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/", s.firmware.apache_alias):
+        raise ConfigError(f"firmware.apache_alias: must be a URL path such as /autoprov-firmware/, got "
+                          f"{s.firmware.apache_alias!r}")
     if s.sip.transport not in ("UDPOnly", "TCPOnly", "TLS", "DNSnaptr"):
         raise ConfigError("sip.transport: must be UDPOnly, TCPOnly, TLS or DNSnaptr")
     from autoprov.timezones import zone_rule
@@ -233,10 +264,43 @@ def validate(s: Settings) -> None:
     except ValueError as exc:
         raise ConfigError(f"time.time_zone: {exc}") from None
     for key, value in s.site_params.items():
+        if isinstance(value, dict):  # TOML reads an unquoted a.b = 1 as the table a holding b
+            dotted = _first_leaf(key, value)
+            raise ConfigError(f'site_params: {dotted} was read as nested tables: quote the name: "{dotted}" = ...')
         if not _PARAM_NAME.match(key):
             raise ConfigError(f"site_params: {key!r} is not a phone parameter name")
         if not isinstance(value, (str, int, float, bool)):
             raise ConfigError(f"site_params.{key}: must be a string or number")
+
+
+def _first_leaf(prefix: str, table: dict[str, Any]) -> str:
+    """``up`` + ``{"backlight": {"idleIntensity": 1}}`` -> ``up.backlight.idleIntensity``."""
+    for key, value in table.items():
+        return _first_leaf(f"{prefix}.{key}", value) if isinstance(value, dict) else f"{prefix}.{key}"
+    return prefix
+
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file named by a ``sqlite:///`` URL (relative or absolute), None for other URLs and ``:memory:``."""
+    if not url.startswith(SQLITE_PREFIX):
+        return None
+    path = url[len(SQLITE_PREFIX):].partition("?")[0]
+    return None if path in ("", ":memory:") else path
+
+
+def _resolve_against(base: Path, data: dict[str, Any], settings: Settings) -> None:
+    """Make the relative paths the file itself set relative to ``base`` (the file's directory)."""
+    url = data.get("database", {}).get("url") if isinstance(data.get("database"), dict) else None
+    path = sqlite_file(settings.database.url) if url is not None else None
+    if path is not None and not Path(path).is_absolute():
+        rest = settings.database.url[len(SQLITE_PREFIX) + len(path):]
+        settings.database.url = f"{SQLITE_PREFIX}{base / path}{rest}"
+    firmware = data.get("firmware")
+    if isinstance(firmware, dict) and "root" in firmware and not Path(settings.firmware.root).is_absolute():
+        settings.firmware.root = str(base / settings.firmware.root)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -255,9 +319,41 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{chosen}: {exc}") from None
         fill(settings, data, "")
-        settings.source = str(chosen)
+        _resolve_against(Path(os.path.abspath(chosen)).parent, data, settings)
+        settings.source = os.path.abspath(chosen)
     for var, (section, key) in ENV_OVERRIDES.items():
         if env.get(var):
             setattr(getattr(settings, section), key, env[var])
     validate(settings)
     return settings
+
+
+# A setting whose name says it holds a secret (site_params ``reg.1.auth.password``, a plugin's ``api_token``).
+_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|credential|api_?key|private", re.IGNORECASE)
+MASK = "***"
+
+
+def _masked(name: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _masked(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(name, v) for v in value]
+    if _SECRET_NAME.search(name):
+        return MASK
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        if parts.password is not None:  # a login in a URL: http://user:password@host/, postgresql://...
+            return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)).geturl()
+    return value
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The effective settings as sections of name -> value, secrets replaced by ``***`` (for display)."""
+    out: dict[str, Any] = {}
+    for f in fields(settings):
+        if f.name == "source":
+            continue
+        value = getattr(settings, f.name)
+        table = {g.name: getattr(value, g.name) for g in fields(value)} if is_dataclass(value) else value
+        out[f.name] = _masked(f.name, table)
+    return out

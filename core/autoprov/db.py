@@ -62,8 +62,14 @@ _UNDEFINED_TABLE = "42P01"
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """Whether a database exception means "no usable database right now" (answered with 503)."""
-    return isinstance(exc, UNAVAILABLE_ERRORS) or is_schema_missing(exc)
+    """Whether a database exception means "no usable database right now" (answered with 503): down, locked,
+    no schema, or (SQLite) a file that is not a database at all."""
+    return isinstance(exc, UNAVAILABLE_ERRORS) or is_schema_missing(exc) or _not_a_database(exc)
+
+
+def _not_a_database(exc: BaseException) -> bool:
+    return isinstance(exc, peewee.DatabaseError) and str(exc) in ("file is not a database",
+                                                                  "database disk image is malformed")
 
 
 def is_schema_missing(exc: BaseException) -> bool:
@@ -143,3 +149,13 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+def describe_database(url: str) -> str:
+    """The database for people: a SQLite file's absolute path (where a relative URL really points), else the
+    URL with its password hidden. Every "cannot open the database" message names it."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):].partition("?")[0]
+        if path not in ("", ":memory:"):
+            return f"SQLite {Path(path).absolute()}"
+    return redact_url(url)

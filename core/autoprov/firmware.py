@@ -1,14 +1,21 @@
-"""Serving files from a model's firmware directory: streamed, with conditional GET and Range, never escaping it."""
+"""Serving files from a model's firmware directory: streamed, with conditional GET and Range, never escaping it.
+
+Behind Apache the bytes need not pass through Python at all: ``[firmware] send_with`` hands the chosen file to
+Apache (see README, "Production: Apache with mod_wsgi"), which then answers Range and conditional GET itself.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from werkzeug.http import parse_range_header
 from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
+
+from autoprov.config import FirmwareSettings
 
 
 def resolve(directory: Path, filename: str) -> Path | None:
@@ -30,7 +37,34 @@ def resolve(directory: Path, filename: str) -> Path | None:
     return Path(real)
 
 
-def serve(request: Request, path: Path) -> Response:
+def serve(request: Request, path: Path, firmware: FirmwareSettings | None = None) -> Response:
+    """Send one file ``resolve`` found: handed to Apache if ``firmware.send_with`` says so, else streamed."""
+    handed = handoff(request, path, firmware) if firmware is not None else None
+    return handed if handed is not None else stream(request, path)
+
+
+def handoff(request: Request, path: Path, firmware: FirmwareSettings) -> Response | None:
+    """An empty 200 whose ``Location`` names the file under ``apache_alias``; None to stream it from here.
+
+    mod_wsgi in daemon mode turns such an answer into an Apache internal redirect: Apache then serves the
+    file itself (sendfile, Range, If-None-Match, If-Range, with validators from the file) and the daemon never
+    copies a byte. Anywhere else (``autoprov serve``, embedded mode) the client would get that empty answer,
+    so the file is streamed instead. mod_xsendfile was measured and not chosen: Debian's 0.12 builds the ETag
+    from the WSGI script's mtime, so a replaced image of the same size kept its ETag (304s and If-Range
+    answers that mixed two images).
+    """
+    if firmware.send_with != "apache" or not request.environ.get("mod_wsgi.process_group"):
+        return None
+    try:
+        below = path.relative_to(os.path.realpath(firmware.root))
+    except ValueError:
+        return None  # a model directory linked from outside the root is not under the Alias
+    response = Response()
+    response.headers["Location"] = firmware.apache_alias + quote(below.as_posix())
+    return response
+
+
+def stream(request: Request, path: Path) -> Response:
     """Stream one file (sendfile under mod_wsgi), answering If-None-Match/If-Modified-Since and Range."""
     environ = request.environ
     if "HTTP_RANGE" in environ:

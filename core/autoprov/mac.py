@@ -25,7 +25,9 @@ def normalize_mac(value: str) -> str:
         if mac == ZERO_MAC:
             raise InvalidMac("000000000000 is the shared-defaults name, not a phone's MAC")
         return mac
-    raise InvalidMac(f"not a MAC address: {value!r} (12 hex digits, optionally separated by : or -)")
+    raise InvalidMac(
+        f"not a MAC address: {value!r} (12 hex digits, optionally separated by : or -, or dotted as 0004.f2aa.bbcc)"
+    )
 
 
 def is_mac(value: str) -> bool:

@@ -139,8 +139,9 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
             return plain(400, "000000000000 is the shared-defaults name, not a phone's MAC")
         return plain(404, "000000000000 is not a phone")
     if rule.secret and not site.settings.may_fetch_secrets(request.remote_addr):
-        served.sight(site, request, problem=f"refused {request.method} {request.path}: {request.remote_addr} "
-                                            "may not fetch secrets (it is not in [http] secrets_allowed_from)")
+        address = request.remote_addr
+        served.sight(site, request, problem=f"refused {request.method} {request.path}: {address} may not fetch "
+                                            f"secrets, since {address} is not in [http] secrets_allowed_from")
         return plain(403, "this address may not fetch or write files holding credentials or contacts "
                           "(see [http] secrets_allowed_from)")
     handler = site.file_handlers.get(rule.role)
@@ -154,7 +155,7 @@ def _firmware(model: DeviceModel, request: Request, filename: str) -> Response:
     path = resolve(model.firmware_dir, filename)
     if path is None:
         return plain(404, f"{filename} is not in {model.name}'s firmware directory")
-    return serve(request, path)
+    return serve(request, path, model.settings.firmware)
 
 
 @hookimpl

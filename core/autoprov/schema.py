@@ -70,3 +70,13 @@ def migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migrat
         done[m.component] = m.version
         applied.append(m)
     return applied
+
+
+def outdated(db: peewee.Database, migrations: Iterable[Migration]) -> list[tuple[str, int, int]]:
+    """Components whose recorded schema version is behind the installed migrations:
+    ``(component, recorded, installed)``, recorded 0 when the component has no tables yet."""
+    latest: dict[str, int] = {}
+    for m in migrations:
+        latest[m.component] = max(latest.get(m.component, 0), m.version)
+    done = current_versions(db)
+    return [(c, done.get(c, 0), v) for c, v in sorted(latest.items()) if done.get(c, 0) < v]

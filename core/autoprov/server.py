@@ -26,8 +26,12 @@ def run(site: Site, host: str, port: int, workers: int, dev: bool = False) -> No
             # Threads: a phone fetching a firmware image must not hold a whole worker.
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)
-            self.cfg.set("accesslog", "-")
-            self.cfg.set("graceful_timeout", 30)
+            # Off by default, as gunicorn's own default: every phone's request is a sighting already, and a
+            # line per poll of a few thousand phones costs a tenth of a cached request and buries the errors.
+            if site.settings.http.access_log:
+                self.cfg.set("accesslog", "-")
+            # SIGTERM: requests in progress get this long, then workers are killed (systemd, tests wait on it).
+            self.cfg.set("graceful_timeout", site.settings.http.shutdown_timeout)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+: one fixed path per user, unused
                 self.cfg.set("control_socket_disable", True)
 

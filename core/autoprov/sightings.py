@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import peewee
 
 from autoprov.db import activated, is_unavailable
-from autoprov.logthrottle import throttled
+from autoprov.logthrottle import log_throttled
 from autoprov.tables import Sighting, utcnow
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,9 @@ class SightingBuffer:
             batch, self._pending = self._pending, {}
             dropped, self.dropped = self.dropped, 0
         if dropped:
-            throttled(log, "sightings-dropped", logging.WARNING,
-                      "%d sighting(s) dropped: more than %d distinct phones seen within %.1f s", dropped,
-                      self.limit, self.interval)
+            log_throttled(log, logging.WARNING, "sightings-dropped",
+                          "%d sighting(s) dropped: more than %d distinct phones seen within %.1f s", dropped,
+                          self.limit, self.interval)
         if not batch:
             return 0
         try:
@@ -135,8 +135,8 @@ class SightingBuffer:
             if not is_unavailable(exc):
                 log.exception("could not write %d sighting(s)", len(batch))
             else:
-                throttled(log, "sightings-unavailable", logging.WARNING,
-                          "could not write %d sighting(s), kept for later: %s", len(batch), exc)
+                log_throttled(log, logging.WARNING, "sightings-unavailable",
+                              "could not write %d sighting(s), kept for later: %s", len(batch), exc)
                 self._keep(batch)
             return 0
         return len(batch)

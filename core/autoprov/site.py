@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDENTIFY_CACHE_LIMIT = 4096  # distinct User-Agents remembered; a fleet has a few dozen
+MATCH_CACHE_LIMIT = 50000  # file names remembered (a few per phone)
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Site:
         self.ties: list[Tie] = []
         self.fixed: dict[object, object] = {}  # renders that depend on the settings alone, kept for the process
         self._identified: dict[str, tuple[DeviceModel | None, Identity | None]] = {}
+        self._matched: dict[tuple[str, str, str | None, bool], object] = {}
         self._lock = threading.Lock()
         self.plugin_settings = self._plugin_settings()
 
@@ -185,7 +188,20 @@ class Site:
     def match(self, filename: str, where: str, model: DeviceModel | None, per_phone: bool = False
               ) -> tuple[DeviceModel, FileRule, dict[str, str]] | None:
         """The declared file ``filename`` is: ``model``'s (None at the root: any model's, ``per_phone`` names
-        only; two vendors claiming it is a tie, reported, and the first by name answers)."""
+        only; two vendors claiming it is a tie, reported, and the first by name answers). Remembered: the
+        rules never change while the Site lives, and a fleet asks for the same few thousand names."""
+        key = (filename, where, model.name if model else None, per_phone)
+        found = self._matched.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._match(filename, where, model, per_phone)
+            with self._lock:
+                if len(self._matched) >= MATCH_CACHE_LIMIT:
+                    self._matched.clear()
+                self._matched[key] = found
+        return found  # type: ignore[return-value]
+
+    def _match(self, filename: str, where: str, model: DeviceModel | None, per_phone: bool
+               ) -> tuple[DeviceModel, FileRule, dict[str, str]] | None:
         if where == "model":
             assert model is not None
             candidates = [(model, r) for r in self._claims.model.get(model.name, ())]

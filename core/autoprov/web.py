@@ -14,12 +14,12 @@ from typing import Any
 
 import peewee
 from werkzeug.exceptions import BadHost, HTTPException
-from werkzeug.http import generate_etag
-from werkzeug.routing import Map, Rule
+from werkzeug.http import generate_etag, parse_etags, quote_etag
+from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
 from autoprov.db import is_unavailable
-from autoprov.logthrottle import throttled
+from autoprov.logthrottle import log_throttled
 from autoprov.site import Site
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,39 @@ class Rendered:
         return cls(body, generate_etag(body))
 
 
-def rendered_response(request: Request, rendered: Rendered, media_type: str) -> Response:
-    """A generated file: byte-stable, so its ETag lets a polling phone get 304 (nothing is rendered for it)."""
-    response = Response(rendered.body, content_type=media_type)
-    response.headers["Cache-Control"] = "no-cache"  # revalidate every time: the database may change
-    response.set_etag(rendered.etag)
-    return response.make_conditional(request)
+class BytesResponse:
+    """A WSGI response of bytes already in hand: what an unchanged phone costs is little more than sending them.
+
+    A Werkzeug Response builds a header object, formats a date and checks Range on every request; a cached
+    file needs none of that (the server adds Date; Range on a few KB of config is not worth honouring).
+    """
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def status_code(self) -> int:
+        return int(self.status[:3])
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response(self.status, self.headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
+
+
+def rendered_response(request: Request, rendered: Rendered, media_type: str) -> BytesResponse:
+    """A generated file: byte-stable, so its ETag lets a polling phone get 304 (nothing is rendered for it).
+    ``Cache-Control: no-cache``: revalidate every time, the database may change."""
+    quoted = quote_etag(rendered.etag)
+    validators = [("ETag", quoted), ("Cache-Control", "no-cache")]
+    given = request.environ.get("HTTP_IF_NONE_MATCH")
+    if given and (given == quoted or parse_etags(given).contains_weak(rendered.etag)):
+        return BytesResponse("304 NOT MODIFIED", validators, b"")
+    headers = [("Content-Type", media_type), ("Content-Length", str(len(rendered.body))), *validators]
+    return BytesResponse("200 OK", headers, rendered.body)
 
 
 class Application:
@@ -70,14 +97,19 @@ class Application:
                 site.plugins.report_broken(impl.plugin_name, "autoprov_routes", exc)
         # "//" in a phone's path is a path trick, not a typo to repair.
         self.url_map = Map(rules, merge_slashes=False)
+        # No rule depends on the host, so one adapter serves every request (binding per request parses the
+        # Host header for nothing); a redirect, which needs the request's host, is matched again, bound to it.
+        self._adapter = self.url_map.bind("localhost")
 
-    def dispatch(self, request: Request) -> Response:
+    def dispatch(self, request: Request) -> Response | BytesResponse:
         # Connections stay open per thread between requests; one the database broke is closed below.
         try:
             with self.site.activated():
                 self.site.changes.revalidate()
-                adapter = self.url_map.bind_to_environ(request.environ)
-                handler, values = adapter.match()
+                try:
+                    handler, values = self._adapter.match(request.path, request.method)
+                except RequestRedirect:
+                    handler, values = self.url_map.bind_to_environ(request.environ).match()
                 return handler(self.site, request, **values)
         except BadHost:
             return plain(400, "malformed Host header")
@@ -88,8 +120,8 @@ class Application:
         except peewee.PeeweeException as exc:
             if not is_unavailable(exc):
                 return self._failed(request, exc)
-            throttled(log, f"database-unavailable:{type(exc).__name__}", logging.ERROR,
-                      "database unavailable (%s %s): %s", request.method, request.path, exc)
+            log_throttled(log, logging.ERROR, type(exc), "database unavailable (%s %s): %s", request.method,
+                          request.path, " ".join(str(exc).split()))
             self._drop_connection()
             retry = str(self.site.settings.http.retry_after)
             return plain(503, "database unavailable, try again later", **{"Retry-After": retry})
@@ -100,8 +132,8 @@ class Application:
         """A handler (core's or a plugin's) raised: one plain line for the client, never a traceback page; the
         traceback goes to the log, once a minute per cause."""
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        throttled(log, f"handler:{type(exc).__name__}:{where.filename}:{where.lineno}", logging.ERROR,
-                  "%s %s failed: %r\n%s", request.method, request.path, exc, traceback.format_exc())
+        log_throttled(log, logging.ERROR, ("handler", type(exc), where.filename, where.lineno),
+                      "%s %s failed: %r\n%s", request.method, request.path, exc, traceback.format_exc())
         return plain(500, "internal error; see the server log")
 
     def _drop_connection(self) -> None:

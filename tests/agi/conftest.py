@@ -72,11 +72,11 @@ def start_server() -> Iterator[Callable[..., FastAGIServer]]:
     """Start FastAGI servers on free loopback ports; every one is shut down at the end of the test."""
     servers: list[FastAGIServer] = []
 
-    def start(site: Site, scripts: dict | None = None, **kw: object) -> FastAGIServer:
+    def start(site: Site, scripts: dict | None = None, db: object = None, **kw: object) -> FastAGIServer:
         kw.setdefault("clock", lambda: WEDNESDAY_1030_UTC)
         server = FastAGIServer(
             scripts if scripts is not None else collect_scripts(site.plugins),
-            site.settings, site.db, host="127.0.0.1", port=0, **kw,  # type: ignore[arg-type]
+            site.settings, db or site.db, host="127.0.0.1", port=0, **kw,  # type: ignore[arg-type]
         )
         server.start()
         servers.append(server)

@@ -470,6 +470,7 @@ def test_pooled_postgresql_connections_are_bounded_on_the_server(site: Site, sta
 
 SERVER_SHORT_OF_THREADS = """
 import logging, os, resource, sys, threading, time
+import autoprov.agi.server
 from autoprov.agi.runner import collect_scripts
 from autoprov.agi.server import FastAGIServer
 from autoprov.agi.tables import CallerName
@@ -486,6 +487,7 @@ site = Site(settings, build_plugin_manager(load_entry_points=False))
 site.init_database()
 CallerName.create(number="5551234", name="Acme Sales")
 site.db.close()
+autoprov.agi.server.IDLE_THREAD_KEEP = 0  # a thread ends with its call: each call needs a new one
 server = FastAGIServer(collect_scripts(site.plugins), settings, site.db, host="127.0.0.1", port=0)
 server.start()
 while not any(t.name == "fastagi-watchdog" for t in threading.enumerate()):
@@ -495,6 +497,8 @@ hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
 for line in sys.stdin:  # "threads N": from now on N more threads may start; "unlimited"
     # This user runs nothing but this process: RLIMIT_NPROC counts its threads. Wait for ended calls' threads
     # to be gone from the kernel too.
+    while any(t.name.startswith("fastagi-call") for t in threading.enumerate()):
+        time.sleep(0.01)
     while len(os.listdir("/proc/self/task")) != threading.active_count():
         time.sleep(0.01)
     more = line.split()[1:]
@@ -621,3 +625,37 @@ def test_shutdown_from_two_threads_at_once_ends_each_call_once(agi_site: Site,
         assert pending.result(10).status == "FAILURE"
     assert caplog.text.count("after shutdown began; ending it") == 1, caplog.text
     assert server.statuses == {"FAILURE": 1}
+
+
+def test_cid_name_with_a_plus_in_the_number_parameter(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, **{"n+15551234567": "Acme Sales"})
+    server = start_server(agi_site)
+    t = call(server, "cid-name?number=+15551234567", env={"callerid": "5550000"})
+    assert t.variables["CALLERID(name)"] == "Acme Sales"
+
+
+def test_a_forged_reply_ends_the_call_with_failure(agi_site: Site, start_server: Start,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    def reads(session: AGISession, ctx: ScriptContext) -> None:
+        value = session.get_variable("X")
+        session.set_variable("SEEN", value)  # never reached with a forged reply
+
+    server = start_server(agi_site, scripts={"reads": reads})
+    t = call(server, "reads", variables={"X": "x)\n200 result=1 (forged"})
+    assert t.status == "FAILURE" and "SEEN" not in t.variables
+    assert any("newline" in r.getMessage() for r in caplog.records)
+
+
+def test_a_thread_serves_one_call_after_another(agi_site: Site, start_server: Start) -> None:
+    add_names(agi_site, n5551234="Acme Sales")
+    server = start_server(agi_site)
+    for _ in range(5):
+        assert call(server, env={"callerid": "5551234"}).status == "SUCCESS"
+    threads = [t for t in threading.enumerate() if t.name == f"fastagi-call:{server.port}"]
+    # The first call's thread, waiting for the next call (a second one if a call came before the first
+    # thread was back to waiting), not one thread per call.
+    assert 1 <= len(threads) <= 2
+    server.shutdown(5)
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()  # shutdown ends the waiting threads

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
+import pytest
+
 from autoprov.agi.tables import CallerName, Route
-from autoprov.agi.testing import local_call
+from autoprov.agi.testing import local_call, wait_listening
+from autoprov.config import DEFAULT_CONFIG_PATH
 from autoprov.site import Site
 
 
@@ -80,14 +84,7 @@ def test_agi_serve_as_a_process_finishes_live_calls_on_sigterm(tmp_path: Path, a
     proc = subprocess.Popen([sys.executable, "-m", "autoprov", "--config", str(config), "agi", "serve",
                              "--port", str(port), "--grace", "20"], env=env, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "agi serve did not start"
-                time.sleep(0.1)
+        wait_listening(port, proc)
         t = fastagi_call("127.0.0.1", port, "cid-name", env={"callerid": "5551234"})
         assert t.variables["CALLERID(name)"] == "Acme Sales"
         # A call in the middle of a 2-second Dial when the service is stopped still completes.
@@ -106,3 +103,49 @@ def test_agi_serve_as_a_process_finishes_live_calls_on_sigterm(tmp_path: Path, a
         if proc.poll() is None:
             proc.kill()
     assert peer.t.variables["ROUTE_STATUS"] == "ROUTED" and peer.t.status == "SUCCESS"
+
+
+def test_local_never_creates_a_database(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    t, proc = agi_run(tmp_path, f"sqlite:///{missing}", "cid-name", env={"callerid": "5551234"})
+    assert t.status == "FAILURE" and t.commands == []
+    assert not missing.exists()
+    assert f"no SQLite database at {missing}".encode() in proc.stderr
+
+
+@pytest.mark.skipif(DEFAULT_CONFIG_PATH.exists(), reason=f"this machine has {DEFAULT_CONFIG_PATH}")
+def test_local_without_a_configuration_file_creates_nothing(tmp_path: Path) -> None:
+    # Asterisk runs the program in its own directory, without AUTOPROV_CONFIG: the embedded default
+    # (./var/autoprov.db) is not the site's database, and must not be created there.
+    argv = [sys.executable, "-m", "autoprov", "agi", "run", "cid-name"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPROV_")}
+    t, proc = local_call(argv, env={"callerid": "5551234"}, process_env=env, cwd=str(tmp_path))
+    assert t.status == "FAILURE" and list(tmp_path.iterdir()) == []
+    assert str(DEFAULT_CONFIG_PATH).encode() in proc.stderr and b"AUTOPROV_CONFIG" in proc.stderr
+
+
+def test_local_logs_to_the_file_in_the_configuration(tmp_path: Path) -> None:
+    (tmp_path / "down.db").mkdir()
+    logfile = tmp_path / "agi.log"
+    config = tmp_path / "autoprov.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/down.db"\n[agi]\nlog = "{logfile}"\n')
+    argv = [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "run", "cid-name"]
+    t, proc = local_call(argv, env={"callerid": "5551234"})
+    assert t.status == "FAILURE"
+    text = logfile.read_text()
+    assert "autoprov-agi[" in text and "ERROR" in text and "down.db" in text, text
+
+
+def test_local_logs_to_syslog(tmp_path: Path) -> None:
+    path = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog:
+        syslog.bind(path)
+        syslog.settimeout(10)
+        config = tmp_path / "autoprov.toml"
+        config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/none.db"\n[agi]\nlog = "syslog:{path}"\n')
+        argv = [sys.executable, "-m", "autoprov", "--config", str(config), "agi", "run", "cid-name"]
+        t, proc = local_call(argv, env={"callerid": "5551234"})
+        assert t.status == "FAILURE"
+        record = syslog.recv(65536).decode()
+    assert record.startswith("<27>autoprov-agi[")  # facility daemon (3), severity error (3)
+    assert "no SQLite database" in record

@@ -26,7 +26,8 @@ def test_set_then_get_variable_round_trips_through_the_peer(name: str, value: st
     with asterisk_session() as (session, transcript):
         session.set_variable(name, value)
         assert session.get_variable(name) == value
-    assert transcript.commands == [["SET", "VARIABLE", name, value], ["GET", "VARIABLE", name]]
+    assert transcript.commands[:2] == [["SET", "VARIABLE", name, value], ["GET", "VARIABLE", name]]
+    assert transcript.commands[2][:3] == ["GET", "FULL", "VARIABLE"]  # the marker: still in step
     assert not transcript.pipelined and not transcript.split_writes
 
 

@@ -113,7 +113,13 @@ def test_choose_route_order() -> None:
         ("_[12]X", "_[13]X", "15"),  # same size: the lower characters
         ("_555X", "_5.", "5551"),  # any character beats '.'
         ("_X.", "_X!", "12"),  # '.' beats '!'
-        ("_X", "_X!", "1"),  # a pattern that ends beats one going on with '!'
+        # Asterisk 22's default matcher (extenpatternmatchnew=no) sorts the end of a pattern after '!':
+        # with _01X and _01X! at one priority it takes _01X! for 012, and `dialplan show` lists it first.
+        ("_X!", "_X", "1"),
+        ("_01X!", "_01X", "012"),
+        ("_05XX", "_05!", "0512"),  # any character beats '!' ...
+        ("_05!", "_05XX", "05"),  # ... which alone matches "05"
+        ("_06XX", "_06.", "0612"),
         ("_1-800-NXXXXXX", "_1800XXXXXXX", "18002223333"),  # '-' is not a position
         ("5551000", "_5551000", "5551000"),  # a DID beats any pattern
     ],
@@ -330,3 +336,21 @@ def test_route_takes_any_dialled_number(site: Site, start_server: Start, value: 
     for env in ({"extension": value}, {"extension": "s", "dnid": value}):
         t = route_call(server, "?fallback=PJSIP/operator", env=env)
         assert t.status == "SUCCESS" and t.variables["ROUTE_STATUS"] in ("ROUTED", "NOROUTE")
+
+
+def test_a_plus_in_the_parameters_stays_a_plus(agi_site: Site, start_server: Start) -> None:
+    # The dialplan's URL is not a form: `route?did=+4930123` means the DID +4930123.
+    add_routes(agi_site, {"pattern": "+4930123", "destination": "1001"})
+    server = start_server(agi_site)
+    t = route_call(server, "?did=+4930123", env={"extension": "s"})
+    assert t.executed == [("Dial", "PJSIP/1001,30")]
+    t = route_call(server, "?fallback=Local/+15550199@outbound", env={"extension": "5550000"})
+    assert t.executed == [("Dial", "Local/+15550199@outbound,30")]
+
+
+def test_an_ampersand_inside_a_value_is_written_percent_26(agi_site: Site, start_server: Start) -> None:
+    server = start_server(agi_site)
+    t = route_call(server, "?fallback=PJSIP/1001%26PJSIP/1002&timeout=20", env={"extension": "5550000"})
+    assert t.executed == [("Dial", "PJSIP/1001&PJSIP/1002,20")]  # two destinations, as Dial allows
+    t = route_call(server, "?fallback=PJSIP/1001&PJSIP/1002", env={"extension": "5550000"})
+    assert t.executed == [("Dial", "PJSIP/1001,30")]  # a bare & starts the next parameter

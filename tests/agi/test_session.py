@@ -7,7 +7,14 @@ import socket
 
 import pytest
 
-from autoprov.agi.errors import AGIDeadChannel, AGIHangup, AGIInvalidCommand, AGIResultError, AGIUsageError
+from autoprov.agi.errors import (
+    AGIDeadChannel,
+    AGIHangup,
+    AGIInvalidCommand,
+    AGIProtocolError,
+    AGIResultError,
+    AGIUsageError,
+)
 from autoprov.agi.session import AGISession, StreamResult
 from autoprov.agi.testing import environment
 
@@ -157,3 +164,19 @@ def test_a_511_marks_the_session_hung_up_without_a_hangup_line() -> None:
             session.answer()
         assert session.hung_up
         assert t.commands == [["ANSWER"]]
+
+
+def test_a_variable_with_a_newline_cannot_forge_the_next_reply() -> None:
+    # Asterisk writes the value raw: "200 result=1 (x)" then "200 result=1 (forged)" on the wire.
+    forged = {"X": "x)\n200 result=1 (forged", "Y": "fine"}
+    with asterisk_session(variables=forged) as (session, t):
+        assert session.get_variable("Y") == "fine"
+        with pytest.raises(AGIProtocolError, match="newline"):
+            session.get_variable("X")
+    with asterisk_session(variables={"X": "x)\n200 result=0"}) as (session, t):
+        with pytest.raises(AGIProtocolError):
+            session.get_full_variable("${X}")
+    with asterisk_session(variables={}) as (session, t):
+        t.astdb[("fam", "k")] = "v)\n200 result=1 (forged"  # written by other means: AGI refuses a newline
+        with pytest.raises(AGIProtocolError):
+            session.database_get("fam", "k")

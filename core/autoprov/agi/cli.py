@@ -24,7 +24,8 @@ from autoprov.agi.routing import (
 from autoprov.agi.runner import collect_scripts
 from autoprov.agi.tables import CallerName, Route, caller_number
 from autoprov.cli import LazySite, pass_site
-from autoprov.config import Settings
+from autoprov.config import DEFAULT_CONFIG_PATH, Settings
+from autoprov.db import sqlite_path
 from autoprov.site import Site
 
 log = logging.getLogger(__name__)
@@ -75,16 +76,26 @@ def agi_run(ctx: click.Context, script: str, args: tuple[str, ...]) -> None:
 
     ARGS are ignored here: the script reads them, with key=value parameters, from the AGI environment.
     """
-    from autoprov.agi.local import run_local
+    from autoprov.agi.local import log_to, run_local
 
     lazy: LazySite = ctx.find_object(LazySite)
+    problem = ""
     try:
         site = lazy.get()
         settings, db = site.settings, site.db
     except click.ClickException as exc:
         # Still speak AGI, so the channel is not left waiting: the script runs without a database.
-        log.error("agi run %s: %s", script, exc.message)
-        settings, db = Settings(), None
+        settings, db, problem = Settings(), None, exc.message
+    log_to(settings.agi.log)
+    path = sqlite_path(db) if db is not None else None
+    if path is not None and not path.is_file():
+        # Asterisk runs this in its own working directory, maybe without AUTOPROV_CONFIG: never create an
+        # empty database there (or anywhere) by accident.
+        db = None
+        problem = (f"no SQLite database at {path.resolve()} (database.url from {settings.source}); not creating "
+                   f"one: give the site's configuration in {DEFAULT_CONFIG_PATH}, AUTOPROV_CONFIG or --config")
+    if problem:
+        log.error("agi run %s: %s", script, problem)
     scripts = collect_scripts(lazy.plugins)
     sys.exit(run_local(script, scripts, settings, db))
 
@@ -225,7 +236,7 @@ def route_list(site: Site) -> None:
 @click.argument("route_id", metavar="ID", type=int)
 @pass_site
 def route_remove(site: Site, route_id: int) -> None:
-    """Remove the route with this ID (see ``autoprov route list``)."""
+    """Remove the route with this ID (as autoprov route list shows it)."""
     if not Route.delete().where(Route.id == route_id).execute():
         raise click.ClickException(f"no route {route_id}")
     click.echo(f"removed route {route_id}")

@@ -184,8 +184,9 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
-# Past any set of characters: where a pattern ends, then ".", then "!" (see specificity).
-_TAIL_RANK = {"": 1000, ".": 1001, "!": 1002}
+# Past any set of characters: ".", then "!", then where a pattern ends (ext_cmp_pattern_pos gives them
+# 0x18000, 0x28000 and 0x30000; see specificity).
+_TAIL_RANK = {".": 1000, "!": 1001, "": 1002}
 
 
 def specificity(pattern: str) -> tuple[int, tuple[tuple[int, str], ...]]:
@@ -193,9 +194,9 @@ def specificity(pattern: str) -> tuple[int, tuple[tuple[int, str], ...]]:
 
     A DID before any pattern. Patterns compare position by position; at the first that differs, the
     one accepting fewer characters wins: a literal (1) before a set of 2 ... before N (8), Z (9), X (10),
-    then ``.``, then ``!``; sets of the same size: the one with the lower characters. Where one pattern
-    ends and the other goes on with ``!``, the one that ends wins (Asterisk's matcher stops at the first
-    complete match).
+    then ``.``, then ``!``, then the end of the pattern; sets of the same size: the one with the lower
+    characters. So where one pattern ends and the other goes on with ``!`` (``_01X`` and ``_01X!`` for
+    012), the ``!`` one wins, as in Asterisk's default matcher (``extenpatternmatchnew=no``).
     """
     parsed = parse_pattern(pattern)
     ranks = [(len(chars), chars) for chars in parsed.positions]

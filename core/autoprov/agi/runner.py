@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote
 
 from autoprov.agi.context import ConnectionPool, DatabaseUnavailable, ScriptContext, SessionDatabase
 from autoprov.agi.errors import AGIError, AGIHangup
@@ -38,10 +38,19 @@ def collect_scripts(plugins: PluginManager) -> dict[str, Script]:
 
 
 def split_script(path: str) -> tuple[str, dict[str, str]]:
-    """``cid-name?x=1`` (or a local program's path) into the script's name and its parameters."""
-    url = urlsplit(path)
-    name = url.path.strip("/").rsplit("/", 1)[-1]
-    return name, dict(parse_qsl(url.query, keep_blank_values=True))
+    """``cid-name?x=1`` (or a local program's path) into the script's name and its parameters.
+
+    The query is read as an Asterisk admin writes it in a dialplan, not as an HTML form: ``&`` separates
+    parameters, ``%XX`` is a byte (``%26`` an ``&`` inside a value), and ``+`` and ``#`` are themselves.
+    """
+    where, _, query = path.partition("?")
+    name = where.strip("/").rsplit("/", 1)[-1]
+    params: dict[str, str] = {}
+    for part in query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            params[unquote(key)] = unquote(value)
+    return name, params
 
 
 def run_session(
@@ -52,6 +61,7 @@ def run_session(
     *,
     script: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    on_environment: Callable[[], object] | None = None,
 ) -> str:
     """Read the environment, run the script it names (or ``script``), and return the AGISTATUS it leads to.
 
@@ -60,6 +70,8 @@ def run_session(
     database = SessionDatabase(pool, settings.agi.database_timeout, session.name)
     try:
         session.read_environment()
+        if on_environment is not None:
+            on_environment()
         name, params = split_script(script or session.script)
         for arg in session.args:  # a local AGI(prog,...,key=value) passes parameters as arguments
             key, sep, value = arg.partition("=")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 import sys
 import threading
@@ -13,7 +14,7 @@ from typing import BinaryIO
 
 from autoprov.agi.errors import AGIHangup, AGIProtocolError, AGIResultError
 from autoprov.agi.quoting import build_command
-from autoprov.agi.replies import Reply, ReplyReader, is_hangup
+from autoprov.agi.replies import Reply, ReplyReader
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,35 @@ ENCODING = "utf-8"
 ERRORS = "surrogateescape"  # a caller-ID name in Latin-1 goes back to Asterisk byte for byte
 MAX_LINE = 64 * 1024  # longer than any reply Asterisk sends; guards memory against a broken peer
 MAX_ENV_LINES = 512  # Asterisk sends about 20 variables and at most 127 arguments
+
+# The keys Asterisk sends, in the order it sends them (res_agi.c setup_env): the two network keys for
+# FastAGI only, then always all of the others, then agi_arg_1 .. agi_arg_N. The keys before agi_callerid
+# come before anything a caller controls, so they cannot be forged.
+ENV_ORDER = (
+    "network", "network_script",
+    "request", "channel", "language", "type", "uniqueid", "version",
+    "callerid", "calleridname", "callingpres", "callingani2", "callington", "callingtns", "dnid", "rdnis",
+    "context", "extension", "priority", "enhanced", "accountcode", "threadid",
+)
+_PREFIXES = {f"agi_{key}": i for i, key in enumerate(ENV_ORDER)}
+_FIRST_UNTRUSTED = ENV_ORDER.index("callerid")
+_ARG_RANK = len(ENV_ORDER)  # agi_arg_N ranks _ARG_RANK + N - 1: right after agi_threadid
+
+
+def _env_key(line: str) -> tuple[str, int]:
+    """The key (without ``agi_``) of an ``agi_<known key>: value`` line and its rank, or ('', -1)."""
+    head, sep, _ = line.partition(": ")
+    if not sep:
+        if not line.endswith(":"):  # "agi_x:" with its trailing space lost on the way
+            return "", -1
+        head = line[:-1]
+    rank = _PREFIXES.get(head)
+    if rank is not None:
+        return head[4:], rank
+    number = head[8:]
+    if head.startswith("agi_arg_") and number.isdigit() and number[0] != "0" and len(number) < 4:
+        return head[4:], _ARG_RANK + int(number) - 1
+    return "", -1
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,7 @@ class AGISession:
         self.name = name
         self.env: dict[str, str] = {}
         self.args: list[str] = []
+        self.continued: set[str] = set()  # keys whose value held a newline (its further lines were ignored)
         self.hung_up = False
         self.closed = False
         self._write_lock = threading.Lock()  # the server may end the AGI from another thread
@@ -95,30 +126,76 @@ class AGISession:
             self.closed = True
             raise AGIHangup(f"connection closed: {exc}") from None
 
-    def read_environment(self) -> dict[str, str]:
-        """Read the ``agi_*`` block up to its blank line: ``env`` without the prefix, ``args`` in order."""
-        args: dict[int, str] = {}
+    def _environment_lines(self) -> list[str]:
+        """The environment's lines up to the blank one, read and decoded in one go (this is per call)."""
+        raw: list[bytes] = []
+        readline = self._rfile.readline
         for _ in range(MAX_ENV_LINES):
-            line = self._readline()
-            if line is None:
+            try:
+                line = readline(MAX_LINE + 1)
+            except (OSError, ValueError):  # the socket was closed under us (time limit, shutdown)
+                line = b""
+            if not line:
                 raise AGIHangup("connection closed before the AGI environment ended")
-            if line == "":
+            if len(line) > MAX_LINE:
+                raise AGIProtocolError(f"line longer than {MAX_LINE} bytes from Asterisk")
+            if line == b"\n" or line == b"\r\n":
                 break
-            if is_hangup(line):
-                self._saw_hangup()
-                continue
-            key, sep, value = line.partition(": ")
-            if not sep:  # "agi_x:" with the trailing space lost on the way
-                key, value = line.rstrip(":"), ""
-            if key.startswith("agi_"):
-                key = key[4:]
-            if key.startswith("arg_") and key[4:].isdigit():
-                args[int(key[4:])] = value
-            else:
-                self.env[key] = value
+            raw.append(line)
         else:
             raise AGIProtocolError("AGI environment did not end")
-        self.args = [args[i] for i in sorted(args)]
+        lines = b"".join(raw).decode(ENCODING, ERRORS).split("\n")[:-1]
+        if log.isEnabledFor(logging.DEBUG):
+            for line in lines:
+                log.debug("%s << %s", self.name, line)
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+    def read_environment(self) -> dict[str, str]:
+        """Read the ``agi_*`` block up to its blank line: ``env`` without the prefix, ``args`` in order.
+
+        Asterisk writes caller-controlled values (caller ID, its name, DNID, RDNIS) raw, so a newline in
+        one starts what looks like another line. Only Asterisk's own keys in Asterisk's order are read
+        (see ENV_ORDER), the first occurrence of each; anything else is a continuation of the value
+        before it: ignored (logged once) and that key noted in ``continued``. A second copy of a key sent
+        before the caller ID is dropped. From the caller ID on, only the next key in the order is
+        accepted, so a forged line can at most take the place of the next one; the real one then comes
+        a second time, and nothing tells which to believe: AGIProtocolError.
+        """
+        lines = self._environment_lines()
+        args: list[str] = []
+        position = -1  # the rank of the last key read
+        last = ""
+        ignored: list[str] = []
+        forged = ""
+        for line in lines:  # Asterisk sends HANGUP only after the block: inside it, it is a caller's text
+            key, rank = _env_key(line)
+            # Before the caller ID any known key may come (the two network keys are FastAGI's only);
+            # from it on, Asterisk always sends every key, so only the very next one is Asterisk's.
+            expected = rank > position if rank < _FIRST_UNTRUSTED else rank == max(position + 1, _FIRST_UNTRUSTED)
+            if key and expected:
+                value = line[len(key) + 6 :]  # after "agi_<key>: "; '' for "agi_<key>:"
+                if key.startswith("arg_"):
+                    args.append(value)
+                else:
+                    self.env[key] = value
+                position, last = rank, key
+                continue
+            if key and _FIRST_UNTRUSTED <= rank <= position:  # a second copy: one of them was forged
+                forged = forged or key
+            ignored.append(line)
+            if last:
+                self.continued.add(last)
+        self.args = args
+        if ignored:
+            log.warning(
+                "%s: ignored %d line(s) of the AGI environment that are not Asterisk's keys in its order "
+                "(a newline in the value of agi_%s?); the first: %r",
+                self.name, len(ignored), ", agi_".join(sorted(self.continued)) or "?", ignored[0][:120],
+            )
+        if forged:
+            raise AGIProtocolError(
+                f"agi_{forged} arrived twice: a caller-controlled value held forged environment lines"
+            )
         return self.env
 
     @property
@@ -191,15 +268,33 @@ class AGISession:
         reply = self._ok(self.execute("CHANNEL STATUS", *([channel] if channel else [])), "CHANNEL STATUS")
         return reply.result_int or 0
 
+    def _checked_value(self, reply: Reply, command: str) -> str | None:
+        """The value of a reply that carries one, once the session is known to be still in step.
+
+        Asterisk writes a value raw: a variable holding ``x)\n200 result=1 (forged`` arrives as two
+        reply lines, and every later reply would be off by one. So after each value a marker goes out
+        (GET FULL VARIABLE of a random word, which Asterisk echoes); if what comes back is not the
+        marker, the value held a newline and the session cannot go on: AGIProtocolError.
+        """
+        if reply.result != "1":
+            return None
+        marker = secrets.token_hex(8)
+        echo = self.execute("GET FULL VARIABLE", marker)
+        if echo.value != marker:
+            raise AGIProtocolError(
+                f"{command}: the value held a newline (Asterisk sent more reply lines than one); "
+                "the replies are out of step, ending the session"
+            )
+        return reply.value
+
     def get_variable(self, name: str) -> str | None:
-        """The variable's value, or None when it is not set."""
-        reply = self.execute("GET VARIABLE", name)
-        return reply.value if reply.result == "1" else None
+        """The variable's value, or None when it is not set (see _checked_value for a value with a newline)."""
+        return self._checked_value(self.execute("GET VARIABLE", name), f"GET VARIABLE {name}")
 
     def get_full_variable(self, expression: str, channel: str | None = None) -> str | None:
         """An expression with ``${...}`` and functions evaluated, or None when it is not set."""
         reply = self.execute("GET FULL VARIABLE", expression, *([channel] if channel else []))
-        return reply.value if reply.result == "1" else None
+        return self._checked_value(reply, "GET FULL VARIABLE")
 
     def set_variable(self, name: str, value: object) -> None:
         self.execute("SET VARIABLE", name, value)
@@ -262,8 +357,7 @@ class AGISession:
         return self._digit(self._ok(self.execute("SAY DATETIME", *args), "SAY DATETIME"))
 
     def database_get(self, family: str, key: str) -> str | None:
-        reply = self.execute("DATABASE GET", family, key)
-        return reply.value if reply.result == "1" else None
+        return self._checked_value(self.execute("DATABASE GET", family, key), f"DATABASE GET {family} {key}")
 
     def database_put(self, family: str, key: str, value: object) -> None:
         reply = self.execute("DATABASE PUT", family, key, value)

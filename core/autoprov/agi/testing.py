@@ -164,7 +164,8 @@ class ScriptedAsterisk:
     - ``chunk``/``chunk_delay``: write everything in pieces of that many bytes, pausing between them.
     - ``usage_shape``: "new", "old" or "none", the 520 reply a command with wrong arguments gets.
     - ``exec_results``: what EXEC of an application returns (default 0); ``exec_delay`` seconds it takes;
-      ``on_exec(application, options)`` is called while it runs (a test can hold a Dial there).
+      ``on_exec(application, options)`` is called while it runs (a test can hold a Dial there); an int
+      it returns is the result.
     - ``digits``: what GET DATA returns ('' means a timeout).
     - ``missing_files``: STREAM FILE of these gives ``result=-1 endpos=0``.
     """
@@ -310,11 +311,14 @@ class ScriptedAsterisk:
                 return ["200 result=1"]
             case ("EXEC",):
                 t.executed.append((args[0], args[1] if len(args) > 1 else ""))
+                result = self.exec_results.get(args[0].lower(), 0)
                 if self.on_exec:
-                    self.on_exec(*t.executed[-1])
+                    returned = self.on_exec(*t.executed[-1])
+                    if type(returned) is int:  # the application's own result (-1: the channel hung up)
+                        result = returned
                 if self.exec_delay:
                     time.sleep(self.exec_delay)
-                return [f"200 result={self.exec_results.get(args[0].lower(), 0)}"]
+                return [f"200 result={result}"]
             case ("STREAM", "FILE"):
                 if args[0] in self.missing_files:
                     return ["200 result=-1 endpos=0"]
@@ -350,13 +354,26 @@ def fastagi_call(
         return peer.run(environment(script, args=args, **(env or {})))
 
 
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until ``proc`` (an ``autoprov agi serve``) accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start (exit status {proc.poll()})") from None
+            time.sleep(0.05)
+
+
 def local_call(
     argv: list[str], *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), timeout: float = 60.0,
-    process_env: dict[str, str] | None = None, **knobs: object,
+    process_env: dict[str, str] | None = None, cwd: str | None = None, **knobs: object,
 ) -> tuple[Transcript, subprocess.CompletedProcess[bytes]]:
     """Run a local AGI program with its stdin/stdout as the AGI streams, as Asterisk's ``AGI()`` does."""
     proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=process_env
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=process_env, cwd=cwd
     )
     assert proc.stdin is not None and proc.stdout is not None
     stdin, stdout_fd = proc.stdin, proc.stdout.fileno()
@@ -382,3 +399,241 @@ def local_call(
     drain.join(timeout)
     done = subprocess.CompletedProcess(argv, code, b"", b"".join(stderr))
     return transcript, done
+
+
+# -- a dialplan, run as Asterisk runs it -------------------------------------------------------------
+
+_LINE_RE = re.compile(r"\s*(exten|same)\s*=>\s*(.*)\Z")
+_APP_RE = re.compile(r"(\w+)\((.*)\)\Z", re.S)
+
+
+@dataclass
+class _Priority:
+    label: str
+    app: str
+    data: str
+
+
+@dataclass
+class Channel:
+    """What happened to one call in :class:`Dialplan`: the applications run, what was dialled and played."""
+
+    context: str
+    exten: str
+    variables: dict[str, str]
+    ran: list[tuple[str, str]] = field(default_factory=list)  # (application, its data after substitution)
+    dialled: list[str] = field(default_factory=list)  # the channels Dial reached (Local/ followed)
+    played: list[str] = field(default_factory=list)
+    agi: list[Transcript] = field(default_factory=list)
+    hung_up: bool = False
+
+
+class Dialplan:
+    """A small part of Asterisk's PBX, enough to run the dialplans of docs/agi.md against a real server.
+
+    It reads ``[context]``, ``exten =>``/``same =>`` lines (labels, ``n``), substitutes ``${VAR}``,
+    evaluates ``$[...]`` with ``=``, ``!=``, ``&``, ``|``, and runs NoOp, Set, Goto, GotoIf, Playback,
+    Hangup, Dial and AGI. AGI(agi://...) connects to ``fastagi`` (host, port) in place of the URL's
+    address and plays Asterisk with a ScriptedAsterisk; AGI(program,...) runs the command line
+    ``local(program, args)`` returns, in the environment ``local_env``.
+    Dial asks ``answer(channel)`` for each destination's DIALSTATUS; a Local/exten@context destination
+    runs that context on a channel of its own. As in Asterisk (Dial without the ``g`` option), an answered
+    call ends with the callee: the caller is hung up, the AGI around that Dial ends with
+    AGISTATUS=HANGUP, and nothing after it runs. An unreachable FastAGI server is AGISTATUS=FAILURE at once.
+    """
+
+    def __init__(
+        self, text: str, *, fastagi: tuple[str, int] | None = None,
+        local: Callable[[str, list[str]], list[str]] | None = None, local_env: dict[str, str] | None = None,
+        answer: Callable[[str], str] = lambda channel: "NOANSWER",
+    ) -> None:
+        self.contexts: dict[str, dict[str, list[_Priority]]] = {}
+        self.fastagi = fastagi
+        self.local = local
+        self.local_env = local_env  # Asterisk's environment, which a local AGI program inherits
+        self.answer = answer
+        context, exten = "", ""
+        for raw in text.splitlines():
+            line = raw.split(";", 1)[0].rstrip()
+            if line.startswith("[") and line.endswith("]"):
+                context = line[1:-1]
+                self.contexts.setdefault(context, {})
+                continue
+            m = _LINE_RE.match(line)
+            if not m:
+                continue
+            if m.group(1) == "exten":
+                exten, _, rest = m.group(2).partition(",")
+                self.contexts[context][exten] = []
+            else:
+                rest = m.group(2)
+            priority, _, app = rest.partition(",")
+            label = priority[priority.index("(") + 1 : -1] if "(" in priority else ""
+            a = _APP_RE.match(app.strip())
+            name, data = (a.group(1), a.group(2)) if a else (app.strip(), "")
+            self.contexts[context][exten].append(_Priority(label, name, data))
+
+    def _find(self, context: str, number: str) -> str | None:
+        from autoprov.agi.routing import pattern_regex, specificity  # the ext_cmp order, as Asterisk sorts
+
+        found = [e for e in self.contexts.get(context, {}) if pattern_regex(e).match(number)]
+        return min(found, key=specificity) if found else None
+
+    def call(self, context: str, number: str, *, callerid: str = "5551234", name: str = "") -> Channel:
+        """An incoming call to ``number`` in ``context``; returns what happened to it."""
+        variables = {"CALLERID(num)": callerid, "CALLERID(name)": name, "EXTEN": number, "CONTEXT": context}
+        channel = Channel(context, number, variables)
+        self._run(channel)
+        return channel
+
+    def _run(self, ch: Channel) -> None:
+        exten = self._find(ch.context, ch.exten)
+        if exten is None:
+            raise ValueError(f"no extension {ch.exten} in [{ch.context}]")
+        steps = self.contexts[ch.context][exten]
+        i = 0
+        while i < len(steps) and not ch.hung_up:
+            step = steps[i]
+            data = self._substitute(step.data, ch.variables)
+            ch.ran.append((step.app, data))
+            i += 1
+            app = step.app.lower()
+            if app == "gotoif":
+                condition, _, branches = data.partition("?")
+                yes, _, no = branches.partition(":")
+                target = yes if condition.strip() not in ("", "0") else no
+                if target:
+                    i = next(n for n, s in enumerate(steps) if s.label == target.strip())
+            elif app == "goto":
+                i = next(n for n, s in enumerate(steps) if s.label == data.strip())
+            elif app == "set":
+                key, _, value = data.partition("=")
+                ch.variables[key] = value
+            elif app == "playback":
+                ch.played.append(data)
+            elif app == "hangup":
+                ch.hung_up = True
+            elif app == "dial":
+                ch.hung_up = self._dial(ch, data)
+            elif app == "agi":
+                self._agi(ch, data)
+            elif app != "noop":
+                raise ValueError(f"Dialplan cannot run {step.app}")
+
+    @staticmethod
+    def _substitute(text: str, variables: dict[str, str]) -> str:
+        text = re.sub(r"\$\{([^{}]*)\}", lambda m: variables.get(m.group(1), ""), text)
+        return re.sub(r"\$\[(.*?)\]", lambda m: _expression(m.group(1)), text)
+
+    def _dial(self, ch: Channel, data: str) -> bool:
+        """Dial's outcome in DIALSTATUS; True when the caller is hung up (an answered call without ``g``)."""
+        targets, _, rest = data.partition(",")
+        options = rest.partition(",")[2]
+        status = "CHANUNAVAIL"
+        for target in targets.split("&"):
+            if target.startswith("Local/"):
+                exten, _, context = target[len("Local/") :].partition("@")
+                inner = Channel(context, exten, {"EXTEN": exten, "CONTEXT": context})
+                self._run(inner)
+                ch.dialled.extend(inner.dialled)
+                got = inner.variables.get("DIALSTATUS", "CHANUNAVAIL")
+            else:
+                ch.dialled.append(target)
+                got = self.answer(target)
+            if got == "ANSWER" or status != "ANSWER" and got != "CHANUNAVAIL":
+                status = got
+        ch.variables["DIALSTATUS"] = status
+        return status == "ANSWER" and "g" not in options
+
+    def _agi(self, ch: Channel, data: str) -> None:
+        program, *args = _split_app_args(data)
+        env = {"callerid": ch.variables.get("CALLERID(num)") or "unknown",
+               "calleridname": ch.variables.get("CALLERID(name)") or "unknown",
+               "extension": ch.exten, "context": ch.context, "dnid": ch.exten}
+
+        def on_exec(application: str, options: str) -> int | None:
+            if application.lower() != "dial":
+                return None
+            hung_up = self._dial(ch, options)
+            peer.t.variables["DIALSTATUS"] = ch.variables["DIALSTATUS"]
+            if hung_up:  # the callee hung up after the call: so is the caller, and Dial returns -1
+                peer.t.hung_up = True
+                peer.hangup_notice()
+                return -1
+            return None
+
+        if program.startswith("agi://"):
+            if self.fastagi is None:
+                raise ValueError("no FastAGI server given")
+            script = program.split("/", 3)[3]
+            try:
+                sock = socket.create_connection(self.fastagi, timeout=30)
+            except ConnectionRefusedError:  # Asterisk gives up at once: AGISTATUS=FAILURE, the dialplan goes on
+                ch.variables["AGISTATUS"] = "FAILURE"
+                return
+            with sock:
+                peer = ScriptedAsterisk(sock.recv, sock.sendall, variables=ch.variables, on_exec=on_exec)
+                t = peer.run(environment(script, args=tuple(args), **env))
+        else:
+            if self.local is None:
+                raise ValueError("no local AGI runner given")
+            argv = self.local(program, args)
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.local_env)
+            assert proc.stdin is not None and proc.stdout is not None
+            stdin, fd = proc.stdin, proc.stdout.fileno()
+
+            def send(data: bytes) -> None:
+                stdin.write(data)
+                stdin.flush()
+
+            peer = ScriptedAsterisk(lambda n: os.read(fd, n), send, variables=ch.variables, on_exec=on_exec,
+                                    hangup_notice=lambda: proc.send_signal(signal.SIGHUP))
+            t = peer.run(environment(program, network=False, args=tuple(args), **env))
+            stdin.close()
+            proc.wait(60)
+        ch.agi.append(t)
+        ch.variables.update(t.variables)
+        ch.variables["AGISTATUS"] = t.status
+        ch.hung_up = ch.hung_up or t.hung_up
+
+
+def _expression(text: str) -> str:
+    """``$[...]`` with ``=``, ``!=`` between (quoted) strings, joined by ``&`` and ``|``: "1" or "0"."""
+    tokens = re.findall(r'"[^"]*"|!=|=|&|\||[^\s"=!&|]+', text)
+
+    def value(token: str) -> str:
+        return token[1:-1] if token.startswith('"') else token
+
+    def comparison(part: list[str]) -> bool:
+        if len(part) == 3 and part[1] in ("=", "!="):
+            return (value(part[0]) == value(part[2])) == (part[1] == "=")
+        if len(part) == 1:
+            return value(part[0]) not in ("", "0")
+        raise ValueError(f"Dialplan cannot evaluate $[{text}]")
+
+    def split(items: list[str], op: str) -> list[list[str]]:
+        groups: list[list[str]] = [[]]
+        for item in items:
+            if item == op:
+                groups.append([])
+            else:
+                groups[-1].append(item)
+        return groups
+
+    either = any(all(comparison(c) for c in split(group, "&")) for group in split(tokens, "|"))
+    return "1" if either else "0"
+
+
+def _split_app_args(data: str) -> list[str]:
+    """An application's arguments, split on the commas outside quotes, as Asterisk does."""
+    args, current, quoted = [], [], False
+    for ch in data:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            args.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    args.append("".join(current))
+    return [a.strip('"') for a in args]

@@ -116,12 +116,12 @@ def _no_lines(mac: str, file: str | None) -> None:
 @click.argument("mac", required=False)
 @pass_site
 def logs_files(site: Site, mac: str | None) -> None:
-    """Log files uploaded (all phones, or one): stored length, generation, last upload."""
+    """Log files uploaded (all phones, or one): stored length, generation, last upload (UTC)."""
     query = LogFile.select().order_by(LogFile.mac, LogFile.name)
     if mac:
         query = query.where(LogFile.mac == parse_mac(mac))
     for f in query:
-        updated = f"{f.updated:%Y-%m-%d %H:%M:%S}"
+        updated = f"{f.updated:%Y-%m-%d %H:%M:%S} UTC"
         click.echo(f"{f.mac}-{f.name}.log\t{f.received} bytes\tgeneration {f.generation}\tupdated {updated}")
 
 
@@ -154,24 +154,23 @@ def _stored_version(mac: str, kind: Kind, name: str, version: int | None) -> Sto
                                   StoredFile.name == name, StoredFile.version == version)
 
 
-def stored_files_group(kind: Kind, help_text: str) -> click.Group:
+def stored_files_group(kind: Kind, help_text: str, show_help: str) -> click.Group:
     group = click.Group(kind.directory, help=help_text)
     file_option = click.option("--file", "name", type=click.Choice(kind.names), help="One file (default: all).")
 
-    @group.command("show")
+    @group.command("show", help=show_help)
     @click.argument("mac")
     @file_option
     @click.option("--version", type=int, help="An earlier version (see history).")
     @pass_site
     def show(site: Site, mac: str, name: str | None, version: int | None) -> None:
-        """Print what is served to the phone now (or an earlier version)."""
         mac = parse_mac(mac)
         shown, cleared = False, []
         for file_name in (name,) if name else kind.names:
             row = _stored_version(mac, kind, file_name, version)
             if row is None:
                 continue
-            path, when = f"{kind.directory}/{mac}-{file_name}", f"{row.stored_at:%Y-%m-%d %H:%M:%S}"
+            path, when = f"{kind.directory}/{mac}-{file_name}", f"{row.stored_at:%Y-%m-%d %H:%M:%S} UTC"
             if row.content is None:
                 cleared.append(f"{path} was cleared (version {row.version}, {when})")
                 continue
@@ -184,6 +183,12 @@ def stored_files_group(kind: Kind, help_text: str) -> click.Group:
                 raise click.ClickException(note)
             click.echo(note, err=True)
         elif not shown:
+            versions = sorted({row.version for row in storedfiles.history(mac, kind, name)})
+            if version is not None and versions:
+                raise click.ClickException(
+                    f"{kind.directory}/ of {mac} has no version {version} (versions stored: "
+                    f"{', '.join(map(str, versions))}; `autoprov {kind.directory} history {mac}` lists them)"
+                )
             raise click.ClickException(_nothing_stored(kind, mac))
 
     @group.command("history")
@@ -201,7 +206,7 @@ def stored_files_group(kind: Kind, help_text: str) -> click.Group:
         for row in rows:
             what = "CLEARED" if row.content is None else f"{row.size} bytes sha256 {row.sha256[:12]}"
             label = f"{row.name} v{row.version} {row.stored_at:%Y-%m-%d %H:%M:%S}"
-            click.echo(f"{label} {what} from {row.source}")
+            click.echo(f"{label} UTC {what} from {row.source}")
             if diff:
                 text = b"" if row.content is None else storedfiles.content_of(row)
                 lines = text.decode("utf-8", "replace").splitlines()
@@ -226,8 +231,13 @@ def stored_files_group(kind: Kind, help_text: str) -> click.Group:
 @hookimpl
 def autoprov_register_commands(cli: click.Group) -> None:
     cli.add_command(logs_group)
-    cli.add_command(stored_files_group(OVERRIDES, "Settings users changed on their phones (served back at boot)."))
-    cli.add_command(stored_files_group(CONTACTS, "Phones' own directories (merged with the company directory)."))
+    cli.add_command(stored_files_group(
+        OVERRIDES, "Settings users changed on their phones (served back at boot).",
+        "Print the phone's stored overrides, which it is served as they are (or an earlier version)."))
+    cli.add_command(stored_files_group(
+        CONTACTS, "Phones' own directories (merged with the company directory).",
+        "Print the phone's contacts as it uploaded them (or an earlier version); the phone is served them "
+        "merged with the company directory."))
 
 
 def phone_model(site: Site, mac: str) -> DeviceModel | None:

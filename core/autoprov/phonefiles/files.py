@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 from autoprov import hookimpl
 from autoprov.db import is_unavailable
 from autoprov.devices import CONTACTS, DIRECTORY, LOG, OVERRIDES, DeviceModel, LogRecord
+from autoprov.logthrottle import log_throttled
 from autoprov.phonefiles import logquery, logs, storedfiles
 from autoprov.phonefiles.directory import CONTACTS_NAME, classified, directory_for
 from autoprov.phonefiles.storedfiles import InvalidXml, Kind
@@ -109,7 +110,7 @@ def _prune_if_due(site: Site) -> None:
     except peewee.PeeweeException as exc:
         if not is_unavailable(exc):
             raise
-        log.exception("automatic log pruning failed; it is tried again later")
+        log_throttled(log, logging.WARNING, type(exc), "automatic log pruning failed (tried again later): %s", exc)
 
 
 # --- Overrides, contacts and the directory -------------------------------------------------------------

@@ -1,107 +1,20 @@
-"""Core commands: init, serve, models, extension, phone, render, import, sightings."""
+"""Provisioning commands: extension, phone, render, import, sightings (init, serve, models: autoprov.sitecommands)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-import peewee
 
 from autoprov import hookimpl
-from autoprov.cli import LazySite, one_line, pass_site
-from autoprov.db import is_unavailable, redact_url, sqlite_path
-from autoprov.devices import GENERATED, PHONE, ROOT
+from autoprov.cli import one_line, pass_site
+from autoprov.devices import GENERATED, PHONE
 from autoprov.mac import format_mac
 from autoprov.phones import phone_view
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.site import Site
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting
-
-# Distinct User-Agents `autoprov models` scores again to find ties (a fleet has a few dozen).
-SCORED_USER_AGENTS = 1000
-
-
-@click.command()
-@click.pass_context
-def init(ctx: click.Context) -> None:
-    """Create or upgrade the database schema (safe to rerun)."""
-    site = ctx.find_object(LazySite).get()
-    where = redact_url(site.settings.database.url)
-    path = sqlite_path(site.db)
-    try:
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        for model in site.models.values():
-            model.firmware_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise click.ClickException(one_line(f"{where}: cannot create {exc.filename}: {exc.strerror}")) from None
-    try:
-        applied = site.init_database()
-    except Exception as exc:
-        raise click.ClickException(one_line(f"{where}: {exc}")) from None
-    for m in applied:
-        click.echo(f"applied {m.component} {m.version}: {m.description}")
-    click.echo(f"database {redact_url(site.settings.database.url)} is up to date")
-
-
-@click.command()
-@click.option("--host", help="Address to listen on (default: [http] host).")
-@click.option("--port", type=int, help="Port (default: [http] port).")
-@click.option("--workers", type=int, help="Worker processes (default: [http] workers).")
-@click.option("--dev", is_flag=True, help="Werkzeug's single-process development server with reloader.")
-@click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, dev: bool) -> None:
-    """Serve phones over HTTP (gunicorn with several workers; --dev for Werkzeug's server)."""
-    from autoprov.server import run
-
-    site = ctx.find_object(LazySite).get()
-    http = site.settings.http
-    run(site, host or http.host, port or http.port, workers or http.workers, dev=dev)
-
-
-@click.command()
-@pass_site
-def models(site: Site) -> None:
-    """Installed model plugins: User-Agent tokens, lines, firmware directory and files present; ties between
-    models (the User-Agents seen so far are scored again, so a tie shows here, not only in the server's log)
-    and broken plugins."""
-    for user_agent in _seen_user_agents(site):
-        site.identify(user_agent)
-    for model in site.models.values():
-        click.echo(f"{model.name}: {model.label} ({model.vendor})")
-        click.echo(f"  user-agent tokens: {', '.join(model.user_agent_tokens)}")
-        if model.family_tokens:
-            click.echo(f"  family tokens: {', '.join(model.family_tokens)}")
-        click.echo(f"  lines: {model.line_count}")
-        if model.mac_ouis:
-            click.echo(f"  MAC prefixes: {', '.join(model.mac_ouis)}")
-        for rule in site.files_of(model):
-            where = "/" if rule.where == ROOT else model.base_path
-            flags = " (secret)" if rule.secret else ""
-            click.echo(f"  file {where}{rule.shape}: {rule.role}{flags}")
-        click.echo(f"  firmware: {model.firmware_dir}")
-        for name in model.firmware_files:
-            state = "present" if (model.firmware_dir / name).is_file() else "missing"
-            click.echo(f"    {name}: {state}")
-    for tie in site.file_conflicts() + site.ties:
-        click.echo(f"TIE {tie}")
-    for broken in site.plugins.broken:
-        click.echo(f"BROKEN {broken.name} ({broken.value}): {broken.error}")
-    if not site.models:
-        click.echo("no device models installed (pip install autoprov-polycom-ip330, ...)")
-
-
-def _seen_user_agents(site: Site) -> list[str]:
-    """Distinct User-Agents in the sightings; none before `autoprov init` or with the database down."""
-    seen = Sighting.select(Sighting.user_agent).distinct().order_by(Sighting.user_agent).limit(SCORED_USER_AGENTS)
-    try:
-        with site.db.atomic():  # PostgreSQL: a failed query must not poison the connection for what follows
-            return [ua for (ua,) in seen.tuples()]
-    except peewee.PeeweeException as exc:
-        if not is_unavailable(exc):
-            raise
-        return []
 
 
 @click.group()
@@ -252,7 +165,7 @@ def phone_show(site: Site, mac: str) -> None:
     for line in phone_view(p, site.settings).lines:
         click.echo(f"line {line.index}: {line.user_id} {line.display_name!r} via {line.server}:{line.port}")
     for s in Sighting.select().where(Sighting.mac == p.mac).order_by(Sighting.last_seen.desc()):
-        click.echo(f"seen {s.last_seen:%Y-%m-%d %H:%M:%S} from {s.ip} ({s.count}x): {s.user_agent}")
+        click.echo(f"seen {s.last_seen:%Y-%m-%d %H:%M:%S} UTC from {s.ip} ({s.count}x): {s.user_agent}")
         if s.problem:
             click.echo(f"  PROBLEM: {s.problem}")
 
@@ -313,19 +226,19 @@ def import_csv(site: Site, csv_file: Path) -> None:
 @click.option("--limit", default=50, show_default=True)
 @pass_site
 def sightings(site: Site, unknown: bool, limit: int) -> None:
-    """Phones the server has seen, newest first (new phones arriving show up here)."""
+    """Phones the server has seen, newest first (new phones arriving show up here); times in UTC."""
     query = Sighting.select().order_by(Sighting.last_seen.desc()).limit(limit)
     if unknown:
         query = query.where(Sighting.mac.not_in(Phone.select(Phone.mac)))
     for s in query:
         problem = f"  PROBLEM: {s.problem}" if s.problem else ""
         click.echo(
-            f"{s.last_seen:%Y-%m-%d %H:%M:%S}\t{s.mac or '-'}\t{s.ip}\t{s.model or '?'}\t"
+            f"{s.last_seen:%Y-%m-%d %H:%M:%S} UTC\t{s.mac or '-'}\t{s.ip}\t{s.model or '?'}\t"
             f"{s.firmware or '?'}\t{s.user_agent}{problem}"
         )
 
 
 @hookimpl
 def autoprov_register_commands(cli: click.Group) -> None:
-    for command in (init, serve, models, extension, phone, render, import_csv, sightings):
+    for command in (extension, phone, render, import_csv, sightings):
         cli.add_command(command)

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
 from autoprov.devices import FALLBACK, GENERATED, PHONE, DeviceModel, FileRule, PhoneView
-from autoprov.logthrottle import throttled
+from autoprov.logthrottle import log_throttled
 from autoprov.phonepath import FileHandler, Served
 from autoprov.phones import load_phone
 from autoprov.site import Site
@@ -99,7 +99,7 @@ def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | No
     try:
         body = real.render(rule, view)
     except Exception as exc:  # a plugin's template: a clean answer and a sighting, never a traceback page
-        throttled(log, f"render:{real.name}:{rule.pattern}", logging.ERROR, "%s cannot render %s for %s: %r",
+        log_throttled(log, logging.ERROR, f"render:{real.name}:{rule.pattern}", "%s cannot render %s for %s: %r",
                   real.name, rule.pattern, mac, exc)
         return None, "; ".join([*problems, f"{real.name} failed to render it: {type(exc).__name__}: {exc}"]), ""
     return Rendered.of(body), "; ".join(problems), rule.media_type
@@ -122,7 +122,7 @@ def _render(site: Site, request: Request, served: Served, model: DeviceModel, ru
     try:
         return Rendered.of(model.render(rule, view))
     except Exception as exc:
-        throttled(log, f"render:{model.name}:{rule.pattern}", logging.ERROR, "%s cannot render %s: %r",
+        log_throttled(log, logging.ERROR, f"render:{model.name}:{rule.pattern}", "%s cannot render %s: %r",
                   model.name, rule.pattern, exc)
         served.sight(site, request, problem=f"{model.name} failed to render {rule.pattern}: {type(exc).__name__}")
         return plain(500, f"{model.name} cannot render {rule.pattern}; see the server log")
