@@ -55,6 +55,8 @@ class LazySite:
                 raise click.ClickException(one_line(exc)) from None
             try:
                 self._site = Site(settings, self.plugins)
+            except ConfigError as exc:  # a plugin's [plugins.<name>] section, checked against what it declares
+                raise click.ClickException(one_line(exc)) from None
             except peewee.OperationalError as exc:
                 raise click.ClickException(one_line(f"{exc} ({describe_database(settings.database.url)})")) from None
         return self._site
