@@ -43,7 +43,8 @@ class Tie:
     models: tuple[str, ...]
 
     def __str__(self) -> str:
-        return f"{self.what}: claimed equally by {', '.join(self.models)} (using {self.models[0]})"
+        shown = ", ".join(self.models[:6]) + (f" and {len(self.models) - 6} more" if len(self.models) > 6 else "")
+        return f"{self.what}: claimed equally by {shown} (using {self.models[0]})"
 
 
 @dataclass
@@ -227,12 +228,14 @@ class Site:
         return next((r for r in rules if r.is_malformed(filename)), None)
 
     def file_conflicts(self) -> list[Tie]:
-        """Root file names two models both declare (per-phone patterns compared as written)."""
+        """Root file names models of different vendors both declare (patterns compared as written). The
+        User-Agent decides between them; only a phone whose User-Agent no model knows is answered by the
+        model the database gives it, so these are worth an admin's eye, not an error."""
         owners: dict[str, list[str]] = {}
         for model, rule in self._claims.root:
             owners.setdefault(rule.pattern, []).append(model.name)
-        return [Tie(f"root file {pattern!r}", tuple(names)) for pattern, names in sorted(owners.items())
-                if len(set(names)) > 1 and _vendors_differ(self, names)]
+        return [Tie(f"root file {pattern!r}", tuple(names))
+                for pattern, names in sorted(owners.items()) if _vendors_differ(self, names)]
 
     # --- Database, caches, sightings -----------------------------------------------------------------------
     @contextmanager

@@ -20,7 +20,7 @@ from autoprov.schema import current_versions, outdated
 from autoprov.site import Site
 from autoprov.tables import Sighting
 
-# Distinct User-Agents `autoprov models` scores again to find ties (a fleet has a few dozen).
+# `autoprov models` scores again at most this many distinct User-Agents seen, to show ties.
 SCORED_USER_AGENTS = 1000
 
 

@@ -132,7 +132,7 @@ class Application:
         """A handler (core's or a plugin's) raised: one plain line for the client, never a traceback page; the
         traceback goes to the log, once a minute per cause."""
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        log_throttled(log, logging.ERROR, ("handler", type(exc), where.filename, where.lineno),
+        log_throttled(log, logging.ERROR, f"handler:{type(exc).__name__}:{where.filename}:{where.lineno}",
                       "%s %s failed: %r\n%s", request.method, request.path, exc, traceback.format_exc())
         return plain(500, "internal error; see the server log")
 

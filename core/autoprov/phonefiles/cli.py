@@ -156,7 +156,7 @@ def _stored_version(mac: str, kind: Kind, name: str, version: int | None) -> Sto
 
 def stored_files_group(kind: Kind, help_text: str, show_help: str) -> click.Group:
     group = click.Group(kind.directory, help=help_text)
-    file_option = click.option("--file", "name", type=click.Choice(kind.names), help="One file (default: all).")
+    file_option = click.option("--file", "name", help="One file by name, e.g. phone.cfg (default: all stored).")
 
     @group.command("show", help=show_help)
     @click.argument("mac")
@@ -166,7 +166,7 @@ def stored_files_group(kind: Kind, help_text: str, show_help: str) -> click.Grou
     def show(site: Site, mac: str, name: str | None, version: int | None) -> None:
         mac = parse_mac(mac)
         shown, cleared = False, []
-        for file_name in (name,) if name else kind.names:
+        for file_name in (name,) if name else storedfiles.names(mac, kind):
             row = _stored_version(mac, kind, file_name, version)
             if row is None:
                 continue

@@ -34,6 +34,8 @@ from autoprov.tables import Extension
 
 log = logging.getLogger(__name__)
 
+# The name a phone's own directory is stored under, whatever its model calls the file (the first vendor's
+# name, kept so stored uploads stay found).
 CONTACTS_NAME = "directory.xml"
 
 Key = tuple[str, str, str]  # number, first name, last name: what makes an uploaded entry a company entry

@@ -30,14 +30,14 @@ class InvalidXml(ValueError):
 
 @dataclass(frozen=True)
 class Kind:
-    """A directory of phone-written files and the names a phone may write there (``<mac>-<name>``)."""
+    """A directory of phone-written files. Which names a phone may write there is its model's to say (the
+    FileRule that matched the upload); what is stored is listed by :func:`names`."""
 
     directory: str
-    names: tuple[str, ...]
 
 
-OVERRIDES = Kind("overrides", ("phone.cfg", "web.cfg"))
-CONTACTS = Kind("contacts", ("directory.xml",))
+OVERRIDES = Kind("overrides")
+CONTACTS = Kind("contacts")
 
 
 def read_limited(request: Request, limit: int) -> bytes:
@@ -130,6 +130,12 @@ def history(mac: str, kind: Kind, name: str | None = None) -> list[StoredFile]:
     return list(query.order_by(StoredFile.name, StoredFile.version))
 
 
-def clear(db: peewee.Database, mac: str, kind: Kind, names: tuple[str, ...] | None = None) -> list[str]:
-    """Stop serving the phone's files (all of the kind by default); the names that were cleared."""
-    return [name for name in names or kind.names if store(db, mac, kind, name, None, "admin: clear")]
+def names(mac: str, kind: Kind) -> list[str]:
+    """The names the phone has stored files under in ``kind``'s directory, sorted."""
+    query = StoredFile.select(StoredFile.name).where(StoredFile.mac == mac, StoredFile.directory == kind.directory)
+    return sorted({row.name for row in query})
+
+
+def clear(db: peewee.Database, mac: str, kind: Kind, names_: tuple[str, ...] | None = None) -> list[str]:
+    """Stop serving the phone's files (all it stored of the kind by default); the names that were cleared."""
+    return [name for name in names_ or names(mac, kind) if store(db, mac, kind, name, None, "admin: clear")]

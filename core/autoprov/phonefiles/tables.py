@@ -75,7 +75,7 @@ class StoredFile(BaseModel):
 
     mac = peewee.CharField(max_length=12)
     directory = peewee.CharField(max_length=32)  # "overrides" or "contacts"
-    name = peewee.CharField(max_length=64)  # "phone.cfg", "web.cfg", "directory.xml"
+    name = peewee.CharField(max_length=64)  # the {name} of the model's upload rule; contacts: CONTACTS_NAME
     version = peewee.IntegerField()
     content = peewee.BlobField(null=True)
     size = peewee.IntegerField(default=0)
