@@ -882,6 +882,14 @@ def distribution_module(name: str) -> types.ModuleType:
     exec(compile(textwrap.dedent(DISTRIBUTIONS[name][path]), path, "exec"), module.__dict__)  # noqa: S102
     return module
 
+    @hookimpl
+    def autoprov_admin_pages(self):
+        raise RuntimeError("autoprov_admin_pages exploded")
+
+    @hookimpl
+    def autoprov_admin_phone_sections(self):
+        raise RuntimeError("autoprov_admin_phone_sections exploded")
+
 
 def test_plugin_raising_in_every_hook_is_reported_and_the_rest_serves(sites, settings, tmp_path, acme, caplog):
     with caplog.at_level(logging.ERROR, logger="autoprov.plugins"):
@@ -891,10 +899,12 @@ def test_plugin_raising_in_every_hook_is_reported_and_the_rest_serves(sites, set
         polycom = client.get("/000000000000.cfg", headers=headers("polycom_ip330"))  # file handlers
         acme_conf = client.get("/acme.conf", headers={"User-Agent": ACME_UA})
         scripts = collect_scripts(site.plugins)  # AGI scripts
+        admin_login = client.get("/admin/login")  # admin pages and phone sections
         listing = cli_run(site, tmp_path, "models")  # commands (and a second Site for the CLI)
     assert polycom.status_code == 200 and b"prov/polycom_ip330/device.cfg" in polycom.data
     assert acme_conf.status_code == 200 and "ring.tone=classic" in acme_conf.text
     assert {"cid-name", "route"} <= set(scripts)
+    assert admin_login.status_code == 200 and 'name="password"' in admin_login.text
     every_hook = {("exploding", hook) for hook in hookspec_names()}
     assert broken_hooks(site) == every_hook
     for hook in hookspec_names():
@@ -1216,3 +1226,11 @@ def test_plugin_handlers_that_raise_answer_a_clean_500(sites, tmp_path, acme, ca
     assert "Traceback" in caplog.text  # for the plugin's author
     assert client.get("/acme.conf", headers={"User-Agent": ACME_UA}).status_code == 200
     assert client.get("/000000000000.cfg", headers=headers("polycom_ip330")).status_code == 200
+
+
+
+# The admin UI's hooks, tested with its helpers in tests/test_admin_ui.py.
+from tests import test_admin_ui as _admin_ui  # noqa: E402
+
+test_hook_autoprov_admin_pages = _admin_ui.hook_autoprov_admin_pages
+test_hook_autoprov_admin_phone_sections = _admin_ui.hook_autoprov_admin_phone_sections
