@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autoprov.provisioning import admin, csv_import
+from autoprov import bulk
+from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.provisioning.csv_import import ImportFailed, import_file
 from autoprov.tables import Extension, Phone, PhoneLine
@@ -298,7 +299,7 @@ def test_values_too_long_for_the_database_are_refused(tmp_path, site, db):
 
 
 def test_a_thousand_rows_in_several_insert_batches(tmp_path, site, db, monkeypatch):
-    monkeypatch.setattr(csv_import, "_ROWS_PER_INSERT", 7)  # many statements, not one
+    monkeypatch.setattr(bulk, "PAGE", 7)  # PostgreSQL: many statements, not one
     rows = ["extension,secret,first_name,last_name,mac,model,line"]
     for n in range(500):
         mac = f"0004f2{n:06x}"
