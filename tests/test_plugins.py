@@ -171,6 +171,16 @@ DISTRIBUTIONS: dict[str, dict[str, str]] = {
             @hookimpl
             def autoprov_agi_scripts():
                 raise RuntimeError("autoprov_agi_scripts exploded")
+
+
+            @hookimpl
+            def autoprov_admin_pages():
+                raise RuntimeError("autoprov_admin_pages exploded")
+
+
+            @hookimpl
+            def autoprov_admin_phone_sections():
+                raise RuntimeError("autoprov_admin_phone_sections exploded")
         ''',
     },
     "autoprov-broken-import": {
@@ -881,14 +891,6 @@ def distribution_module(name: str) -> types.ModuleType:
     module = types.ModuleType(path.split("/")[0])
     exec(compile(textwrap.dedent(DISTRIBUTIONS[name][path]), path, "exec"), module.__dict__)  # noqa: S102
     return module
-
-    @hookimpl
-    def autoprov_admin_pages(self):
-        raise RuntimeError("autoprov_admin_pages exploded")
-
-    @hookimpl
-    def autoprov_admin_phone_sections(self):
-        raise RuntimeError("autoprov_admin_phone_sections exploded")
 
 
 def test_plugin_raising_in_every_hook_is_reported_and_the_rest_serves(sites, settings, tmp_path, acme, caplog):
