@@ -171,6 +171,16 @@ DISTRIBUTIONS: dict[str, dict[str, str]] = {
             @hookimpl
             def autoprov_agi_scripts():
                 raise RuntimeError("autoprov_agi_scripts exploded")
+
+
+            @hookimpl
+            def autoprov_admin_pages():
+                raise RuntimeError("autoprov_admin_pages exploded")
+
+
+            @hookimpl
+            def autoprov_admin_phone_sections():
+                raise RuntimeError("autoprov_admin_phone_sections exploded")
         ''',
     },
     "autoprov-broken-import": {
@@ -875,49 +885,18 @@ def test_every_hook_has_a_test_named_for_it(hook):
 # --- Broken plugins: each hook, each model method -----------------------------------------------------------
 
 
-class Exploding:
-    """Every hook raises when called."""
-
-    @hookimpl
-    def autoprov_device_models(self, settings, plugin_settings):
-        raise RuntimeError("autoprov_device_models exploded")
-
-    @hookimpl
-    def autoprov_plugin_settings(self):
-        raise RuntimeError("autoprov_plugin_settings exploded")
-
-    @hookimpl
-    def autoprov_file_handlers(self):
-        raise RuntimeError("autoprov_file_handlers exploded")
-
-    @hookimpl
-    def autoprov_migrations(self):
-        raise RuntimeError("autoprov_migrations exploded")
-
-    @hookimpl
-    def autoprov_routes(self):
-        raise RuntimeError("autoprov_routes exploded")
-
-    @hookimpl
-    def autoprov_register_commands(self, cli):
-        raise RuntimeError("autoprov_register_commands exploded")
-
-    @hookimpl
-    def autoprov_agi_scripts(self):
-        raise RuntimeError("autoprov_agi_scripts exploded")
-
-    @hookimpl
-    def autoprov_admin_pages(self):
-        raise RuntimeError("autoprov_admin_pages exploded")
-
-    @hookimpl
-    def autoprov_admin_phone_sections(self):
-        raise RuntimeError("autoprov_admin_phone_sections exploded")
+def distribution_module(name: str) -> types.ModuleType:
+    """The module of one of DISTRIBUTIONS, imported in-process (the same code the installed tests run)."""
+    (path,) = (p for p in DISTRIBUTIONS[name] if p.endswith("__init__.py"))
+    module = types.ModuleType(path.split("/")[0])
+    exec(compile(textwrap.dedent(DISTRIBUTIONS[name][path]), path, "exec"), module.__dict__)  # noqa: S102
+    return module
 
 
 def test_plugin_raising_in_every_hook_is_reported_and_the_rest_serves(sites, settings, tmp_path, acme, caplog):
     with caplog.at_level(logging.ERROR, logger="autoprov.plugins"):
-        site = sites(settings, exploding=Exploding(), acme=acme.plugin)  # plugin settings, models, migrations
+        # Built: plugin settings, models, migrations.
+        site = sites(settings, exploding=distribution_module("autoprov-exploding"), acme=acme.plugin)
         client = PhoneClient(site)  # routes
         polycom = client.get("/000000000000.cfg", headers=headers("polycom_ip330"))  # file handlers
         acme_conf = client.get("/acme.conf", headers={"User-Agent": ACME_UA})

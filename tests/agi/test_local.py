@@ -17,7 +17,8 @@ from autoprov.site import Site
 
 def agi_run(tmp_path: Path, database_url: str, script: str, *extra: str, **knobs: object):  # noqa: ANN201
     config = tmp_path / "autoprov.toml"
-    config.write_text(f'[database]\nurl = "{database_url}"\n[time]\ntime_zone = "Europe/London"\n')
+    config.write_text(f'[database]\nurl = "{database_url}"\n[time]\ntime_zone = "Europe/London"\n'
+                      f'[agi]\nlog = "{tmp_path}/agi.log"\n')  # not the machine's syslog
     argv = [sys.executable, "-m", "autoprov", "-vv", "--config", str(config), "agi", "run", script, *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPROV_")}
     return local_call(argv, process_env=env, **knobs)  # type: ignore[arg-type]
