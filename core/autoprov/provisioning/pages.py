@@ -473,8 +473,9 @@ def fleet(ui: AdminRequest) -> Response:
     stale = list(stale_query.order_by(Phone.mac).limit(500))
     drift_known = last_fetched_etag("") is not False
     drifted = []
-    if drift_known:  # each phone's config is rendered to compare: the first DRIFT_LIMIT phones seen
-        for row in Phone.select().where(Phone.mac.in_(Sighting.select(Sighting.mac))).limit(DRIFT_LIMIT):
+    if drift_known:  # each phone's config is rendered to compare: the first DRIFT_LIMIT that fetched one
+        fetched = Sighting.select(Sighting.mac).where(Sighting.served_etag.is_null(False))
+        for row in Phone.select().where(Phone.mac.in_(fetched)).order_by(Phone.mac).limit(DRIFT_LIMIT):
             state = drift(ui.site, row)
             if state.state == "drifted":
                 drifted.append((row, state))
