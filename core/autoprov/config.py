@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -153,13 +154,19 @@ class Settings:
 
     def may_fetch_secrets(self, address: str | None) -> bool:
         """Whether a client at ``address`` may fetch files that hold SIP passwords."""
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # an IPv4 client of a server on "::"
-            ip = ip.ipv4_mapped
-        return any(ip in ipaddress.ip_network(net, strict=False) for net in self.http.secrets_allowed_from)
+        return _admitted(address or "", tuple(self.http.secrets_allowed_from))
+
+
+@lru_cache(maxsize=4096)
+def _admitted(address: str, networks: tuple[str, ...]) -> bool:
+    """Remembered per address and rule: parsing nine networks on every request cost 40 % of a cached one."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # an IPv4 client of a server on "::"
+        ip = ip.ipv4_mapped
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 ENV_OVERRIDES = {
