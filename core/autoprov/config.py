@@ -132,6 +132,17 @@ class AgiSettings:
 
 
 @dataclass
+class DhcpSettings:
+    """What ``autoprov dhcp`` writes into the DHCP server's configuration."""
+
+    # MAC prefixes (6 hex digits, e.g. "0004f2") of phones to hand the URL to, besides the installed models'.
+    extra_ouis: list[str] = field(default_factory=list)
+    # Provisioning credentials put into the URL (http://user:password@host/); empty: none.
+    user: str = ""
+    password: str = ""
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -141,6 +152,7 @@ class Settings:
     firmware: FirmwareSettings = field(default_factory=FirmwareSettings)
     agi: AgiSettings = field(default_factory=AgiSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    dhcp: DhcpSettings = field(default_factory=DhcpSettings)
     # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
     site_params: dict[str, str] = field(default_factory=dict)
     # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.
@@ -250,6 +262,9 @@ def validate(s: Settings) -> None:
     for key in ("time", "time_random_end"):
         if not _HHMM.match(getattr(s.polling, key)):
             raise ConfigError(f"polling.{key}: must be HH:MM")
+    for oui in s.dhcp.extra_ouis:
+        if not re.fullmatch(r"[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){2}", oui):
+            raise ConfigError(f"dhcp.extra_ouis: {oui!r} is not a MAC prefix of 6 hex digits (e.g. 0004f2)")
     if s.firmware.send_with not in ("app", "apache"):
         raise ConfigError("firmware.send_with: must be app or apache")
     if not re.fullmatch(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/", s.firmware.apache_alias):

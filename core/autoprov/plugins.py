@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.agi.tables",
     "autoprov.agi.scripts",
     "autoprov.agi.cli",
+    "autoprov.zerotouch.cli",
 )
 
 
