@@ -143,6 +143,21 @@ class DhcpSettings:
 
 
 @dataclass
+class AsteriskSettings:
+    """What ``autoprov asterisk pjsip`` writes for each extension (an endpoint, an auth and an aor)."""
+
+    context: str = "default"  # the dialplan context calls from the phones enter
+    allow: list[str] = field(default_factory=lambda: ["ulaw", "alaw"])  # codecs, after disallow=all
+    transport: str = ""  # a transport section of pjsip.conf; empty: Asterisk picks
+    # Templates (defined in pjsip.conf with [name](!)) the sections inherit from; empty: none.
+    endpoint_template: str = ""
+    auth_template: str = ""
+    aor_template: str = ""
+    voicemail_context: str = "default"  # mailboxes=<box>@<this> for an extension with a mailbox
+    max_contacts: int = 1
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -153,6 +168,7 @@ class Settings:
     agi: AgiSettings = field(default_factory=AgiSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
     dhcp: DhcpSettings = field(default_factory=DhcpSettings)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
     site_params: dict[str, str] = field(default_factory=dict)
     # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.
@@ -231,6 +247,7 @@ _MINIMUMS = {
     ("http", "change_check_interval"): 0, ("http", "render_cache_entries"): 1,
     ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
     ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
+    ("asterisk", "max_contacts"): 1,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 

@@ -1,12 +1,13 @@
-"""Commands: ``autoprov dhcp isc|kea|dnsmasq``."""
+"""Commands: ``autoprov dhcp isc|kea|dnsmasq``, ``autoprov asterisk pjsip``."""
 
 from __future__ import annotations
 
 import click
 
 from autoprov import hookimpl
-from autoprov.cli import LazySite
-from autoprov.zerotouch import dhcp
+from autoprov.cli import LazySite, pass_site
+from autoprov.site import Site
+from autoprov.zerotouch import dhcp, pjsip
 
 
 @click.command("dhcp")
@@ -23,6 +24,24 @@ def dhcp_command(ctx: click.Context, server: str) -> None:
     click.echo(dhcp.WRITERS[server](offer), nl=False)
 
 
+@click.group("asterisk")
+def asterisk() -> None:
+    """Asterisk configuration from the provisioning database."""
+
+
+@asterisk.command("pjsip")
+@pass_site
+def asterisk_pjsip(site: Site) -> None:
+    """Print a pjsip.conf include: endpoint, auth and aor for every extension ([asterisk] settings: context,
+    allow, transport, templates). It holds the SIP passwords."""
+    try:
+        text = pjsip.pjsip_conf(site.settings.asterisk)
+    except pjsip.PjsipError as exc:
+        raise click.ClickException(f"{exc}; nothing was written") from None
+    click.echo(text, nl=False)
+
+
 @hookimpl
 def autoprov_register_commands(cli: click.Group) -> None:
     cli.add_command(dhcp_command)
+    cli.add_command(asterisk)
