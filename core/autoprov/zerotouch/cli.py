@@ -1,13 +1,17 @@
-"""Commands: ``autoprov dhcp isc|kea|dnsmasq``, ``autoprov asterisk pjsip``."""
+"""Commands: ``autoprov dhcp isc|kea|dnsmasq``, ``autoprov asterisk pjsip|notify-conf``, ``autoprov notify``."""
 
 from __future__ import annotations
+
+import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 
 import click
 
 from autoprov import hookimpl
-from autoprov.cli import LazySite, pass_site
+from autoprov.cli import LazySite, parse_mac, pass_site
 from autoprov.site import Site
-from autoprov.zerotouch import dhcp, pjsip
+from autoprov.tables import Extension, Phone, PhoneLine, Sighting
+from autoprov.zerotouch import dhcp, notify, pjsip
 
 
 @click.command("dhcp")
@@ -41,7 +45,93 @@ def asterisk_pjsip(site: Site) -> None:
     click.echo(text, nl=False)
 
 
+@asterisk.command("notify-conf")
+@pass_site
+def asterisk_notify_conf(site: Site) -> None:
+    """Print pjsip_notify.conf sections for the check-sync events of the installed models."""
+    text, problems = notify.notify_conf(site.models.values())
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(text, nl=False)
+
+
+def _target(site: Site, mac: str, port: int, reboot: bool) -> notify.Target | str:
+    """Where and what to send phone ``mac``, or why it cannot be."""
+    phone = Phone.get_or_none(Phone.mac == mac)
+    seen = (Sighting.select().where(Sighting.mac == mac, Sighting.ip.is_null(False))
+            .order_by(Sighting.last_seen.desc()).first())
+    if seen is None:
+        return "never seen: no address to send to"
+    name = phone.model if phone is not None else seen.model
+    model = site.models.get(name) if name else None
+    if model is None:
+        return f"model {name or 'unknown'} is not installed: no check-sync event known"
+    try:
+        event = notify.event_of(model, reboot)
+        address = ipaddress.ip_address(seen.ip)
+    except notify.NotifyError as exc:
+        return str(exc)
+    except ValueError:
+        return f"last seen from {seen.ip!r}, which is not an IP address"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    first = (PhoneLine.select(Extension.user_id).join(Extension).where(PhoneLine.phone == phone)
+             .order_by(PhoneLine.position).tuples().first()) if phone is not None else None
+    return notify.Target(mac, str(address), port, first[0] if first else mac, event)
+
+
+@click.command("notify")
+@click.argument("macs", nargs=-1)
+@click.option("--model", "model_name", help="Every phone of this model (as `autoprov models` lists it).")
+@click.option("--all", "every", is_flag=True, help="Every phone in the database.")
+@click.option("--reboot", is_flag=True, help="Ask the phones to restart, not only to re-read their configuration.")
+@click.option("--port", default=notify.SIP_PORT, show_default=True, type=click.IntRange(1, 65535),
+              help="The phones' SIP port.")
+@click.option("--timeout", default=4.0, show_default=True, type=click.FloatRange(0.1, 60),
+              help="Seconds to wait for each phone's answer.")
+@click.pass_context
+@pass_site
+def notify_command(site: Site, ctx: click.Context, macs: tuple[str, ...], model_name: str | None, every: bool,
+                   reboot: bool, port: int, timeout: float) -> None:
+    """Make phones re-read their configuration now: a SIP NOTIFY with their model's check-sync event, sent
+    straight to the address each phone was last seen from. Prints what was sent and what came back per phone;
+    the exit status is 1 if any phone did not answer 2xx."""
+    if sum((bool(macs), model_name is not None, every)) != 1:
+        raise click.UsageError("name the phones: MAC..., --model M or --all (one of them)")
+    if macs:
+        chosen = list(dict.fromkeys(parse_mac(m) for m in macs))
+    else:
+        query = Phone.select(Phone.mac).order_by(Phone.mac)
+        if model_name is not None:
+            if model_name not in site.models:
+                raise click.ClickException(f"model {model_name} is not installed (see `autoprov models`)")
+            query = query.where(Phone.model == model_name)
+        chosen = [p.mac for p in query]
+        if not chosen:
+            raise click.ClickException("no phone matches")
+    targets = {mac: _target(site, mac, port, reboot) for mac in chosen}
+    sendable = [t for t in targets.values() if isinstance(t, notify.Target)]
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(sendable)))) as pool:
+        outcomes = dict(zip([t.mac for t in sendable], pool.map(lambda t: notify.send_notify(t, timeout), sendable),
+                            strict=True))
+    failed = 0
+    for mac, target in targets.items():
+        if not isinstance(target, notify.Target):
+            failed += 1
+            click.echo(f"{mac}: not sent: {target}")
+            continue
+        outcome = outcomes[mac]
+        answer = f"{outcome.status} {outcome.reason}" if outcome.status is not None else outcome.reason
+        failed += not outcome.ok
+        click.echo(f"{mac} {notify.uri_host(target.host)}:{target.port}: sent {outcome.request} -> "
+                   f"{answer}{'' if outcome.ok else ' (FAILED)'}")
+    if failed:
+        click.echo(f"{failed} of {len(targets)} phone(s) failed", err=True)
+        ctx.exit(1)
+
+
 @hookimpl
 def autoprov_register_commands(cli: click.Group) -> None:
     cli.add_command(dhcp_command)
     cli.add_command(asterisk)
+    cli.add_command(notify_command)
