@@ -155,6 +155,12 @@ class AsteriskSettings:
     aor_template: str = ""
     voicemail_context: str = "default"  # mailboxes=<box>@<this> for an extension with a mailbox
     max_contacts: int = 1
+    # The Manager Interface `autoprov notify --via ami` logs in to (manager.conf; the user needs write=system).
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = ""
+    ami_secret: str = ""
+    ami_timeout: float = 5.0
 
 
 @dataclass
@@ -247,7 +253,7 @@ _MINIMUMS = {
     ("http", "change_check_interval"): 0, ("http", "render_cache_entries"): 1,
     ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
     ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
-    ("asterisk", "max_contacts"): 1,
+    ("asterisk", "max_contacts"): 1, ("asterisk", "ami_port"): 1, ("asterisk", "ami_timeout"): 0.01,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 

@@ -11,7 +11,7 @@ from autoprov import hookimpl
 from autoprov.cli import LazySite, parse_mac, pass_site
 from autoprov.site import Site
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting
-from autoprov.zerotouch import dhcp, notify, pjsip
+from autoprov.zerotouch import ami, dhcp, notify, pjsip
 
 
 @click.command("dhcp")
@@ -89,13 +89,15 @@ def _target(site: Site, mac: str, port: int, reboot: bool) -> notify.Target | st
               help="The phones' SIP port.")
 @click.option("--timeout", default=4.0, show_default=True, type=click.FloatRange(0.1, 60),
               help="Seconds to wait for each phone's answer.")
+@click.option("--via", type=click.Choice(["direct", "ami"]), default="direct", show_default=True,
+              help="direct: autoprov sends the NOTIFY; ami: Asterisk sends it (PJSIPNotify, [asterisk] ami_*).")
 @click.pass_context
 @pass_site
 def notify_command(site: Site, ctx: click.Context, macs: tuple[str, ...], model_name: str | None, every: bool,
-                   reboot: bool, port: int, timeout: float) -> None:
-    """Make phones re-read their configuration now: a SIP NOTIFY with their model's check-sync event, sent
-    straight to the address each phone was last seen from. Prints what was sent and what came back per phone;
-    the exit status is 1 if any phone did not answer 2xx."""
+                   reboot: bool, port: int, timeout: float, via: str) -> None:
+    """Make phones re-read their configuration now: a SIP NOTIFY with their model's check-sync event, to the
+    address each phone was last seen from, sent by autoprov itself or by Asterisk through its Manager
+    Interface. Prints what was sent and what came back per phone; the exit status is 1 if any failed."""
     if sum((bool(macs), model_name is not None, every)) != 1:
         raise click.UsageError("name the phones: MAC..., --model M or --all (one of them)")
     if macs:
@@ -111,6 +113,12 @@ def notify_command(site: Site, ctx: click.Context, macs: tuple[str, ...], model_
             raise click.ClickException("no phone matches")
     targets = {mac: _target(site, mac, port, reboot) for mac in chosen}
     sendable = [t for t in targets.values() if isinstance(t, notify.Target)]
+    if via == "ami":
+        failed = _notify_via_ami(site, targets, sendable)
+        if failed:
+            click.echo(f"{failed} of {len(targets)} phone(s) failed", err=True)
+            ctx.exit(1)
+        return
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(sendable)))) as pool:
         outcomes = dict(zip([t.mac for t in sendable], pool.map(lambda t: notify.send_notify(t, timeout), sendable),
                             strict=True))
@@ -128,6 +136,39 @@ def notify_command(site: Site, ctx: click.Context, macs: tuple[str, ...], model_
     if failed:
         click.echo(f"{failed} of {len(targets)} phone(s) failed", err=True)
         ctx.exit(1)
+
+
+def _notify_via_ami(site: Site, targets: dict[str, notify.Target | str], sendable: list[notify.Target]) -> int:
+    """PJSIPNotify per phone over one AMI session; prints a line per phone, returns how many failed."""
+    s = site.settings.asterisk
+    where = f"AMI {s.ami_host}:{s.ami_port}"
+    answers: dict[str, tuple[bool, str]] = {}
+    try:
+        if sendable:
+            if not s.ami_user:
+                raise ami.AmiError("set [asterisk] ami_user and ami_secret (manager.conf) to notify through the AMI")
+            with ami.AmiClient(s.ami_host, s.ami_port, s.ami_timeout) as client:
+                client.login(s.ami_user, s.ami_secret)
+                for t in sendable:
+                    answers[t.mac] = ami.pjsip_notify(client, _uri(t), t.event)
+    except ami.AmiError as exc:
+        for t in sendable:
+            answers.setdefault(t.mac, (False, str(exc)))
+    failed = 0
+    for mac, target in targets.items():
+        if not isinstance(target, notify.Target):
+            failed += 1
+            click.echo(f"{mac}: not sent: {target}")
+            continue
+        ok, message = answers[mac]
+        failed += not ok
+        click.echo(f"{mac} via {where}: sent PJSIPNotify URI: {_uri(target)} Event: {target.event} -> {message}"
+                   f"{'' if ok else ' (FAILED)'}")
+    return failed
+
+
+def _uri(t: notify.Target) -> str:
+    return f"sip:{t.user}@{notify.uri_host(t.host)}:{t.port}"
 
 
 @hookimpl
