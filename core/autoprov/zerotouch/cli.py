@@ -113,35 +113,32 @@ def notify_command(site: Site, ctx: click.Context, macs: tuple[str, ...], model_
             raise click.ClickException("no phone matches")
     targets = {mac: _target(site, mac, port, reboot) for mac in chosen}
     sendable = [t for t in targets.values() if isinstance(t, notify.Target)]
-    if via == "ami":
-        failed = _notify_via_ami(site, targets, sendable)
-        if failed:
-            click.echo(f"{failed} of {len(targets)} phone(s) failed", err=True)
-            ctx.exit(1)
-        return
-    with ThreadPoolExecutor(max_workers=max(1, min(32, len(sendable)))) as pool:
-        outcomes = dict(zip([t.mac for t in sendable], pool.map(lambda t: notify.send_notify(t, timeout), sendable),
-                            strict=True))
+    reports = _via_ami(site, sendable) if via == "ami" else _direct(sendable, timeout)
     failed = 0
     for mac, target in targets.items():
-        if not isinstance(target, notify.Target):
-            failed += 1
-            click.echo(f"{mac}: not sent: {target}")
-            continue
-        outcome = outcomes[mac]
-        answer = f"{outcome.status} {outcome.reason}" if outcome.status is not None else outcome.reason
-        failed += not outcome.ok
-        click.echo(f"{mac} {notify.uri_host(target.host)}:{target.port}: sent {outcome.request} -> "
-                   f"{answer}{'' if outcome.ok else ' (FAILED)'}")
+        ok, line = reports[mac] if isinstance(target, notify.Target) else (False, f"{mac}: not sent: {target}")
+        failed += not ok
+        click.echo(line + ("" if ok else " (FAILED)"))
     if failed:
         click.echo(f"{failed} of {len(targets)} phone(s) failed", err=True)
         ctx.exit(1)
 
 
-def _notify_via_ami(site: Site, targets: dict[str, notify.Target | str], sendable: list[notify.Target]) -> int:
-    """PJSIPNotify per phone over one AMI session; prints a line per phone, returns how many failed."""
+def _direct(sendable: list[notify.Target], timeout: float) -> dict[str, tuple[bool, str]]:
+    """The NOTIFY sent by autoprov, to every phone at once; per MAC: whether it was answered 2xx, and a line."""
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(sendable)))) as pool:
+        outcomes = list(pool.map(lambda t: notify.send_notify(t, timeout), sendable))
+    reports = {}
+    for o in outcomes:
+        answer = f"{o.status} {o.reason}" if o.status is not None else o.reason
+        reports[o.target.mac] = (o.ok, f"{o.target.mac} {notify.uri_host(o.target.host)}:{o.target.port}: "
+                                       f"sent {o.request} -> {answer}")
+    return reports
+
+
+def _via_ami(site: Site, sendable: list[notify.Target]) -> dict[str, tuple[bool, str]]:
+    """PJSIPNotify per phone over one AMI session; a failed session fails every phone it had not reached."""
     s = site.settings.asterisk
-    where = f"AMI {s.ami_host}:{s.ami_port}"
     answers: dict[str, tuple[bool, str]] = {}
     try:
         if sendable:
@@ -154,17 +151,8 @@ def _notify_via_ami(site: Site, targets: dict[str, notify.Target | str], sendabl
     except ami.AmiError as exc:
         for t in sendable:
             answers.setdefault(t.mac, (False, str(exc)))
-    failed = 0
-    for mac, target in targets.items():
-        if not isinstance(target, notify.Target):
-            failed += 1
-            click.echo(f"{mac}: not sent: {target}")
-            continue
-        ok, message = answers[mac]
-        failed += not ok
-        click.echo(f"{mac} via {where}: sent PJSIPNotify URI: {_uri(target)} Event: {target.event} -> {message}"
-                   f"{'' if ok else ' (FAILED)'}")
-    return failed
+    return {t.mac: (answers[t.mac][0], f"{t.mac} via AMI {s.ami_host}:{s.ami_port}: sent PJSIPNotify URI: {_uri(t)} "
+                                       f"Event: {t.event} -> {answers[t.mac][1]}") for t in sendable}
 
 
 def _uri(t: notify.Target) -> str:
