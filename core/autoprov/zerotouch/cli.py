@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -159,8 +161,42 @@ def _uri(t: notify.Target) -> str:
     return f"sip:{t.user}@{notify.uri_host(t.host)}:{t.port}"
 
 
+@click.command("reprovision")
+@click.option("--to", "target", required=True, help="The new server's URL as phones reach it (http:// or https://, "
+              "user:password@ for a provisioning login).")
+@click.option("--model", "model_name", required=True, help="The phones' model (as `autoprov models` lists it).")
+@click.option("--firmware", help="The version the phones run (their User-Agent shows it, e.g. 3.3.2.0413).")
+@click.option("--old-master", type=click.File("rb"), help="The old server's shared config, to keep what it lists.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write the files into (then copy them onto the old FTP/TFTP/HTTP server).")
+@click.pass_context
+def reprovision_command(ctx: click.Context, target: str, model_name: str, firmware: str | None,
+                        old_master: BinaryIO | None, out: Path) -> None:
+    """Write what moves phones off an OLD provisioning server onto this one: the model's device-settings file
+    and the old shared config that includes it first. Each phone then reboots twice: once onto this server,
+    once onto its model's path here."""
+    site = ctx.find_object(LazySite).get()
+    model = site.models.get(model_name)
+    if model is None:
+        raise click.ClickException(f"model {model_name} is not installed (see `autoprov models`)")
+    try:
+        written = model.reprovision_files(target, firmware, old_master.read() if old_master else None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    existing = [name for name in written if (out / name).exists()]
+    if existing:
+        raise click.ClickException(f"{out} already holds {', '.join(existing)}: nothing was written")
+    for name, body in written.items():
+        (out / name).write_bytes(body)
+        click.echo(f"wrote {out / name}")
+    click.echo("copy them onto the old server; each phone reads them at its next boot, stores the new server, "
+               "reboots onto it, is pointed at its model's path there and reboots once more")
+
+
 @hookimpl
 def autoprov_register_commands(cli: click.Group) -> None:
+    cli.add_command(reprovision_command)
     cli.add_command(dhcp_command)
     cli.add_command(asterisk)
     cli.add_command(notify_command)
