@@ -13,7 +13,7 @@ from autoprov import hookimpl
 from autoprov.cli import LazySite, parse_mac, pass_site
 from autoprov.site import Site
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting
-from autoprov.zerotouch import ami, dhcp, notify, pjsip
+from autoprov.zerotouch import ami, dhcp, notify, pjsip, realtime
 
 
 @click.command("dhcp")
@@ -45,6 +45,28 @@ def asterisk_pjsip(site: Site) -> None:
     except pjsip.PjsipError as exc:
         raise click.ClickException(f"{exc}; nothing was written") from None
     click.echo(text, nl=False)
+
+
+@asterisk.command("realtime-views")
+@click.option("--create", is_flag=True, help="Create (or replace) them in the site's PostgreSQL database.")
+@pass_site
+def asterisk_realtime_views(site: Site, create: bool) -> None:
+    """Print (or --create) PostgreSQL views ps_endpoints, ps_auths and ps_aors that Asterisk's realtime PJSIP
+    reads directly from the provisioning database."""
+    try:
+        text = realtime.views_sql(site.settings.asterisk)
+    except pjsip.PjsipError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not create:
+        click.echo(text, nl=False)
+        return
+    import peewee
+
+    if not isinstance(site.db, peewee.PostgresqlDatabase):
+        raise click.ClickException("realtime views are for PostgreSQL sites; this one is not")
+    with site.db.atomic():
+        site.db.execute_sql(text)
+    click.echo(f"created views {', '.join(realtime.VIEWS)}")
 
 
 @asterisk.command("notify-conf")
