@@ -13,7 +13,8 @@ the phones got: answered, failed, latency p50/p99/max, and the server's memory.
 
 firmware: ``wrk -t2 -c8`` on a --mib image, interleaved rounds of: Apache serving the file statically;
 autoprov under Apache handing it to Apache ([firmware] send_with = "apache"); autoprov streaming it from the
-mod_wsgi daemon (send_with = "app"); ``autoprov serve`` streaming it.
+mod_wsgi daemon (send_with = "app"); ``autoprov serve`` streaming it. Besides GB/s, the CPU time the server's
+processes spent per GB sent (less sensitive to a busy machine than the rate).
 
 Loopback only. Needs apache2, libapache2-mod-wsgi-py3 and wrk (Debian packages).
 """
@@ -81,6 +82,18 @@ def rss_mib(pids: list[int]) -> float:
         except FileNotFoundError:
             pass
     return total / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far (their threads included)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(root: int) -> list[int]:
@@ -305,6 +318,7 @@ Listen 127.0.0.1:{static_port}
     DocumentRoot {static}
     <Directory {static}>
         Require all granted
+        EnableSendfile On
     </Directory>
 </VirtualHost>
 """)
@@ -323,22 +337,31 @@ Listen 127.0.0.1:{static_port}
         for server in servers:
             server.start()
         proc, serve_port = serve_gunicorn(tmp / "serve", streamed.firmware)
-        targets = {
-            "A Apache static file": f"http://127.0.0.1:{static_port}/sip.ld",
-            "B autoprov under Apache, send_with=apache": f"{handed.url}/prov/polycom_ip330/sip.ld",
-            "C autoprov under Apache, streamed by the daemon": f"{streamed.url}/prov/polycom_ip330/sip.ld",
-            "D autoprov serve (gunicorn), streamed": f"http://127.0.0.1:{serve_port}/prov/polycom_ip330/sip.ld",
+        targets = {  # name: (URL, the server's processes, whose CPU time a GB costs)
+            "A Apache static file": (f"http://127.0.0.1:{static_port}/sip.ld", handed.proc.pid),
+            "B autoprov under Apache, send_with=apache": (f"{handed.url}/prov/polycom_ip330/sip.ld", handed.proc.pid),
+            "C autoprov under Apache, streamed by the daemon": (f"{streamed.url}/prov/polycom_ip330/sip.ld",
+                                                                streamed.proc.pid),
+            "D autoprov serve (gunicorn), streamed": (f"http://127.0.0.1:{serve_port}/prov/polycom_ip330/sip.ld",
+                                                      proc.pid),
         }
-        figures: dict[str, list[float]] = {name: [] for name in targets}
+        for url, _ in targets.values():  # the daemons start Python and import autoprov on their first requests
+            wrk(url, 2)
+        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
         for round_ in range(1, args.rounds + 1):
-            for name, url in targets.items():
+            for name, (url, pid) in targets.items():
+                before = cpu_seconds(process_tree(pid))
                 gbps, rate = wrk(url, args.seconds)
-                figures[name].append(gbps)
-                print(f"round {round_}  {name:48} {gbps:5.2f} GB/s  {rate:7.1f} req/s", flush=True)
-        base = statistics.median(figures["A Apache static file"])
+                per_gb = (cpu_seconds(process_tree(pid)) - before) / (gbps * args.seconds)
+                figures[name].append((gbps, per_gb))
+                print(f"round {round_}  {name:48} {gbps:5.2f} GB/s  {rate:7.1f} req/s  "
+                      f"server CPU {per_gb:5.2f} s/GB", flush=True)
+        base = statistics.median(g for g, _ in figures["A Apache static file"])
         print(f"\n{args.mib} MiB image, wrk -t2 -c8 -d{args.seconds}s, median of {args.rounds} rounds:")
         for name, values in figures.items():
-            print(f"  {name:48} {statistics.median(values):5.2f} GB/s  {statistics.median(values) / base:4.2f}x static")
+            gbps = statistics.median(g for g, _ in values)
+            per_gb = statistics.median(c for _, c in values)
+            print(f"  {name:48} {gbps:5.2f} GB/s  {gbps / base:4.2f}x static  server CPU {per_gb:5.2f} s/GB")
     finally:
         if proc is not None:
             stop(proc)

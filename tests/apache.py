@@ -149,7 +149,7 @@ class Apache:
             "user=autoprov group=autoprov": f"user={RUN_AS} group={RUN_AS}" if root else "",
             "python-home=/opt/autoprov": f"python-home={self.venv}",
             "/etc/autoprov": str(DEPLOY),
-            "/var/lib/autoprov/firmware": str(self.firmware),
+            "/srv/autoprov/firmware": str(self.firmware),
             "/etc/ssl/autoprov/prov.example.com.crt": str(self.crt),
             "/etc/ssl/autoprov/prov.example.com.key": str(key),
         })

@@ -75,15 +75,17 @@ def test_config_show_names_the_file_the_database_and_its_schema(tmp_path, settin
     assert "param-secret" not in before and "autoprov-test" not in before  # the PostgreSQL password
 
     cli("init", config=config)
-    assert "# schema: agi 1, core 1, phonefiles 3 (up to date)" in cli("config", "show", config=config).stdout
+    (schema,) = [line for line in cli("config", "show", config=config).stdout.splitlines() if "# schema" in line]
+    assert schema.startswith("# schema: agi 1, core ") and schema.endswith(" (up to date)"), schema
 
 
 def test_a_schema_behind_the_installed_code_is_named(site):
     assert schema_problem(site) is None
     with site.db.connection_context():
         SchemaVersion.update(version=0).where(SchemaVersion.component == "core").execute()
+    core = max(m.version for m in site.migrations() if m.component == "core")
     assert schema_problem(site) == (
-        "the database schema is older than the installed autoprov (core 0 < 1): run `autoprov init`"
+        f"the database schema is older than the installed autoprov (core 0 < {core}): run `autoprov init`"
     )
 
 
@@ -200,7 +202,7 @@ def test_serve_before_init_warns_and_an_outage_logs_one_line_per_cause(tmp_path,
     with serve_process(config, port, log_path) as proc:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         for _ in range(20):
-            assert get(port, f"/{MAC}.cfg", conn) == 404  # its sighting cannot be recorded
+            assert get(port, f"/{MAC}.cfg", conn) == 404  # its sighting cannot be written
             assert get(port, f"/prov/polycom_ip330/{MAC}-phone.cfg", conn) == 503
         # SIGTERM, as systemd stops it: it ends by itself (gunicorn waits [http] shutdown_timeout at most for
         # requests in progress; none here).
@@ -213,6 +215,6 @@ def test_serve_before_init_warns_and_an_outage_logs_one_line_per_cause(tmp_path,
     assert f"autoprov serve: configuration {config}; database {where}" in log
     assert "WARNING: the database has no autoprov schema: run `autoprov init` (until then phones get 503)" in log
     assert "Traceback" not in log
-    sighting_lines = [line for line in log.splitlines() if "could not record a sighting" in line]
+    sighting_lines = [line for line in log.splitlines() if "could not write" in line and "sighting(s)" in line]
     unavailable = [line for line in log.splitlines() if "database unavailable (GET " in line]
     assert 1 <= len(sighting_lines) <= 2 and 1 <= len(unavailable) <= 2, log  # 2 workers, one line each

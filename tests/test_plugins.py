@@ -171,6 +171,16 @@ DISTRIBUTIONS: dict[str, dict[str, str]] = {
             @hookimpl
             def autoprov_agi_scripts():
                 raise RuntimeError("autoprov_agi_scripts exploded")
+
+
+            @hookimpl
+            def autoprov_admin_pages():
+                raise RuntimeError("autoprov_admin_pages exploded")
+
+
+            @hookimpl
+            def autoprov_admin_phone_sections():
+                raise RuntimeError("autoprov_admin_phone_sections exploded")
         ''',
     },
     "autoprov-broken-import": {
@@ -875,49 +885,28 @@ def test_every_hook_has_a_test_named_for_it(hook):
 # --- Broken plugins: each hook, each model method -----------------------------------------------------------
 
 
-class Exploding:
-    """Every hook raises when called."""
-
-    @hookimpl
-    def autoprov_device_models(self, settings, plugin_settings):
-        raise RuntimeError("autoprov_device_models exploded")
-
-    @hookimpl
-    def autoprov_plugin_settings(self):
-        raise RuntimeError("autoprov_plugin_settings exploded")
-
-    @hookimpl
-    def autoprov_file_handlers(self):
-        raise RuntimeError("autoprov_file_handlers exploded")
-
-    @hookimpl
-    def autoprov_migrations(self):
-        raise RuntimeError("autoprov_migrations exploded")
-
-    @hookimpl
-    def autoprov_routes(self):
-        raise RuntimeError("autoprov_routes exploded")
-
-    @hookimpl
-    def autoprov_register_commands(self, cli):
-        raise RuntimeError("autoprov_register_commands exploded")
-
-    @hookimpl
-    def autoprov_agi_scripts(self):
-        raise RuntimeError("autoprov_agi_scripts exploded")
+def distribution_module(name: str) -> types.ModuleType:
+    """The module of one of DISTRIBUTIONS, imported in-process (the same code the installed tests run)."""
+    (path,) = (p for p in DISTRIBUTIONS[name] if p.endswith("__init__.py"))
+    module = types.ModuleType(path.split("/")[0])
+    exec(compile(textwrap.dedent(DISTRIBUTIONS[name][path]), path, "exec"), module.__dict__)  # noqa: S102
+    return module
 
 
 def test_plugin_raising_in_every_hook_is_reported_and_the_rest_serves(sites, settings, tmp_path, acme, caplog):
     with caplog.at_level(logging.ERROR, logger="autoprov.plugins"):
-        site = sites(settings, exploding=Exploding(), acme=acme.plugin)  # plugin settings, models, migrations
+        # Built: plugin settings, models, migrations.
+        site = sites(settings, exploding=distribution_module("autoprov-exploding"), acme=acme.plugin)
         client = PhoneClient(site)  # routes
         polycom = client.get("/000000000000.cfg", headers=headers("polycom_ip330"))  # file handlers
         acme_conf = client.get("/acme.conf", headers={"User-Agent": ACME_UA})
         scripts = collect_scripts(site.plugins)  # AGI scripts
+        admin_login = client.get("/admin/login")  # admin pages and phone sections
         listing = cli_run(site, tmp_path, "models")  # commands (and a second Site for the CLI)
     assert polycom.status_code == 200 and b"prov/polycom_ip330/device.cfg" in polycom.data
     assert acme_conf.status_code == 200 and "ring.tone=classic" in acme_conf.text
     assert {"cid-name", "route"} <= set(scripts)
+    assert admin_login.status_code == 200 and 'name="password"' in admin_login.text
     every_hook = {("exploding", hook) for hook in hookspec_names()}
     assert broken_hooks(site) == every_hook
     for hook in hookspec_names():
@@ -1239,3 +1228,11 @@ def test_plugin_handlers_that_raise_answer_a_clean_500(sites, tmp_path, acme, ca
     assert "Traceback" in caplog.text  # for the plugin's author
     assert client.get("/acme.conf", headers={"User-Agent": ACME_UA}).status_code == 200
     assert client.get("/000000000000.cfg", headers=headers("polycom_ip330")).status_code == 200
+
+
+
+# The admin UI's hooks, tested with its helpers in tests/test_admin_ui.py.
+from tests import test_admin_ui as _admin_ui  # noqa: E402
+
+test_hook_autoprov_admin_pages = _admin_ui.hook_autoprov_admin_pages
+test_hook_autoprov_admin_phone_sections = _admin_ui.hook_autoprov_admin_phone_sections

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from autoprov_yealink_t4x.cfgvalue import UnsafeValue
 from autoprov_yealink_t4x.timezone import yealink_time_settings
 
 from autoprov.config import ConfigError, Settings
+from autoprov.devices import PhoneLine, PhoneView
 from autoprov.plugins import build_plugin_manager
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import AdminError, ExtensionData
@@ -341,6 +343,11 @@ def test_an_unknown_user_agent_with_a_stored_yealink_mac_gets_its_config(site, c
     r = client.get(f"/{mac}.cfg", headers={"User-Agent": "curl/8"})
     assert r.status_code == 200 and parse_cfg(r.data)["account.1.user_name"] == "1001"
     assert site.model_by_oui("001565123456").vendor == "Yealink"
+    # Polycom and Yealink both name a file /<mac>.cfg at the root: that is no tie (the stored model decides),
+    # and names an unknown client makes up leave nothing behind.
+    for n in range(3):
+        assert client.get(f"/00156500000{n}.cfg", headers={"User-Agent": "curl/8"}).status_code == 404
+    assert not [t for t in site.ties if "at the root" in t.what]
 
 
 @pytest.mark.parametrize(
@@ -386,10 +393,12 @@ def test_newest_firmware_of_the_model_is_chosen(site):
     assert t46s.firmware_dir == site.models["yealink_t41s"].firmware_dir  # one image for the T4xS
     t46s.firmware_dir.mkdir(parents=True, exist_ok=True)
     assert t46s.firmware_file is None
+    assert t46s.firmware_files == ("<T46S...>-<66>.<version>.rom",)  # `autoprov models`: missing
     for name in ("T46S(T48S,T42S,T41S)-66.84.0.90.rom", "T46S(T48S,T42S,T41S)-66.86.0.15.rom",
                  "T46S(T48S,T42S,T41S)-66.86.0.5.rom", "T54S(T52S)-70.86.0.20.rom", "notes.txt"):
         (t46s.firmware_dir / name).write_bytes(b"x")
     assert t46s.firmware_file == "T46S(T48S,T42S,T41S)-66.86.0.15.rom"
+    assert t46s.firmware_files == ("T46S(T48S,T42S,T41S)-66.86.0.15.rom",)  # `autoprov models`: present
     assert site.models["yealink_t41s"].firmware_file == "T46S(T48S,T42S,T41S)-66.86.0.15.rom"
     (t46s.firmware_dir / "T41S-68.86.0.20.rom").write_bytes(b"x")  # a T41S-only image, numbered 68
     assert site.models["yealink_t41s"].firmware_file == "T41S-68.86.0.20.rom"
@@ -454,3 +463,24 @@ def test_models_command_lists_the_yealink_models(site):
     assert names == ["yealink_t41p", "yealink_t41s", "yealink_t42g", "yealink_t42s", "yealink_t46g",
                      "yealink_t46s", "yealink_t48g", "yealink_t48s"]
     assert {site.models[n].line_count for n in ("yealink_t41s", "yealink_t41p")} == {6}
+
+
+def test_a_value_that_slipped_past_the_door_is_a_clean_500_and_a_sighting(site, client, db):
+    admin.add_extension(ExtensionData("6001", "pw-6001", "Ada", "Lovelace"))
+    admin.add_phone(site, "001565000006", "yealink_t46s", ["6001"])
+    # Without a site the phones carrying the extension are not checked: the bad name reaches the database.
+    admin.update_extension("6001", first_name="Ada\naccount.1.sip_server.1.address = evil.example")
+    r = client.get("/001565000006.cfg", headers=ua_for("T46S", "001565000006"))
+    assert r.status_code == 500 and b"evil" not in r.data and b"pw-6001" not in r.data
+    assert "first name contains a line break" in sightings("001565000006")[-1].problem
+
+
+def test_the_renderer_never_writes_a_line_break_inside_a_value(site):
+    """Defence in depth: a view check_phone would refuse still cannot be rendered into extra lines."""
+
+
+    model = site.models["yealink_t46s"]
+    rule = next(r for r in model.files() if r.role == "phone")
+    line = PhoneLine(1, "7001", "pw\r\nx", "Ada", "7001", "pbx.example.test", 5060, "UDPOnly", 3600, "")
+    with pytest.raises(UnsafeValue):
+        model.render(rule, PhoneView("001565000007", "yealink_t46s", (line,)))

@@ -66,3 +66,23 @@ def autoprov_agi_scripts() -> dict[str, Any]:
     run once per call on its own thread; ``ctx.query(fn)`` runs database work time-limited, and raising
     (or a database failure) ends the AGI with AGISTATUS=FAILURE so the dialplan goes on.
     """
+
+
+# -- the admin web UI (autoprov.adminui) ---------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from autoprov.adminui.pages import AdminPage, PhoneSection
+
+
+@hookspec
+def autoprov_admin_pages() -> list[AdminPage]:
+    """Pages of the admin web UI under ``/admin/`` (login required; POSTs are CSRF-checked before the handler).
+
+    A page with a ``title`` is listed in the navigation. Templates inherit ``/admin_layout.mako``.
+    """
+
+
+@hookspec
+def autoprov_admin_phone_sections() -> list[PhoneSection]:
+    """Panels of a phone's admin page, so a feature shows what it holds about a phone without the page's
+    owner importing it: each renders to HTML for a MAC."""

@@ -34,6 +34,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.agi.tables",
     "autoprov.agi.scripts",
     "autoprov.agi.cli",
+    "autoprov.adminui.tables",
+    "autoprov.adminui.app",
+    "autoprov.adminui.cli",
+    "autoprov.provisioning.pages",
+    "autoprov.phonefiles.pages",
+    "autoprov.agi.pages",
     "autoprov.zerotouch.cli",
 )
 

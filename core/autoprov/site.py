@@ -217,7 +217,11 @@ class Site:
                 if model is not None:
                     return m, rule, values
                 hits.append((m, rule, values))
-        if len(hits) > 1 and _vendors_differ(self, [m.name for m, _, _ in hits]):
+        # Vendors sharing a per-phone name (Polycom's and Yealink's /<mac>.cfg) is no tie when every rule reads
+        # the same MAC from it: the phone's stored model decides whose file it is. (Reporting it per file name
+        # would also grow the tie list with every MAC an unknown client asks for.)
+        differ = len({tuple(sorted(v.items())) for _, _, v in hits}) > 1
+        if differ and _vendors_differ(self, [m.name for m, _, _ in hits]):
             self._tie(Tie(f"file name {filename!r} at the root", tuple(sorted({m.name for m, _, _ in hits}))))
         return hits[0] if hits else None
 

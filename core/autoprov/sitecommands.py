@@ -50,7 +50,7 @@ def init(ctx: click.Context) -> None:
 def schema_problem(site: Site) -> str | None:
     """Why phones would get 503 from this database right now (None: the schema is there and current)."""
     try:
-        with site.db.connection_context():
+        with site.activated(), site.db.connection_context():
             behind = outdated(site.db, site.migrations())
     except peewee.PeeweeException as exc:
         if is_schema_missing(exc):
@@ -187,7 +187,7 @@ def _toml_lines(name: str, table: dict[str, Any]) -> list[str]:
 def database_state(site: Site) -> str:
     """The schema versions recorded in the database, or why there are none."""
     try:
-        with site.db.connection_context():
+        with site.activated(), site.db.connection_context():
             versions = current_versions(site.db)
             behind = outdated(site.db, site.migrations())
     except peewee.PeeweeException as exc:

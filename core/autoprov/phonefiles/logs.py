@@ -42,6 +42,7 @@ from typing import IO, Any
 import peewee
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from autoprov.bulk import insert_rows
 from autoprov.devices import LogRecord
 from autoprov.phonefiles.tables import LogFile, LogGeneration, LogLine
 from autoprov.phonefiles.transactions import locked, write_transaction
@@ -411,23 +412,8 @@ class _Writer:
 
     def _flush(self) -> None:
         if self.rows:
-            insert_rows(self.db, self.rows)
+            insert_rows(self.db, LogLine, _ROW_FIELDS, self.rows)
             self.added += len(self.rows)
             self.rows = []
 
 
-def insert_rows(db: peewee.Database, rows: list[tuple[Any, ...]]) -> None:
-    """Insert log rows (in ``_ROW_FIELDS`` order) with the driver's bulk call. Building the same INSERT with
-    peewee's query builder costs five times the rest of ingestion together; values are those peewee would
-    pass (datetimes, bools, None)."""
-    quote = db.quote
-    table = f"{quote[0]}{LogLine._meta.table_name}{quote[1]}"
-    columns = ", ".join(f"{quote[0]}{f.column_name}{quote[1]}" for f in _ROW_FIELDS)
-    cursor = db.cursor()
-    if isinstance(db, peewee.PostgresqlDatabase):
-        from psycopg2.extras import execute_values  # one statement per page, not one per row
-
-        execute_values(cursor, f"INSERT INTO {table} ({columns}) VALUES %s", rows, page_size=BATCH)
-    else:
-        marks = ", ".join([db.param] * len(_ROW_FIELDS))
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)

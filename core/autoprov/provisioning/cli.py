@@ -16,9 +16,6 @@ from autoprov.provisioning.admin import ExtensionData
 from autoprov.site import Site
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting
 
-# Distinct User-Agents `autoprov models` scores again to find ties (a fleet has a few dozen).
-SCORED_USER_AGENTS = 1000
-
 
 @click.group()
 def extension() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 import peewee
 
+from autoprov.bulk import insert_rows
 from autoprov.provisioning.admin import (
     AdminError,
     ExtensionData,
@@ -37,9 +37,6 @@ PHONE_COLUMNS = ("model", "time_zone", "notes")
 COLUMNS = ("extension", *EXTENSION_COLUMNS, "mac", *PHONE_COLUMNS, "line")
 
 _BOOLEANS = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
-# Rows per INSERT on servers; SQLite is further held to its bound-variable limit.
-_ROWS_PER_INSERT = 1000
-
 
 class ImportFailed(Exception):
     """The file was refused; nothing was written. ``errors`` holds one line per problem."""
@@ -387,8 +384,8 @@ class _Plan:
         line_fields = [PhoneLine.phone, PhoneLine.position, PhoneLine.extension]
         try:
             with db.atomic():
-                _insert(db, Extension, ext_fields, new_exts)
-                _insert(db, Phone, phone_fields, new_phones)
+                insert_rows(db, Extension, ext_fields, new_exts)
+                insert_rows(db, Phone, phone_fields, new_phones)
                 # Ids of what was just inserted, one query per table rather than one per row.
                 ext_ids = dict(_fetch(Extension.select(Extension.user_id, Extension.id)))
                 wanted = self.phones.keys()
@@ -398,7 +395,7 @@ class _Plan:
                     for mac, p in self.phones.items()
                     for _, user_id, position in p.rows
                 ]
-                _insert(db, PhoneLine, line_fields, lines)
+                insert_rows(db, PhoneLine, line_fields, lines)
         except peewee.IntegrityError as exc:  # someone added the same MAC or extension meanwhile
             raise ImportFailed([f"the database refused the import, nothing was imported: {exc}"]) from None
         return ImportResult(extensions=len(new_exts), phones=len(new_phones), lines=len(lines))
@@ -415,24 +412,6 @@ def _extension_data(user_id: str, v: dict[str, Any]) -> ExtensionData:
         port=v.get("sip_port"),
         in_directory=v.get("directory", True),
     )
-
-
-def _insert(db: peewee.Database, model: type[peewee.Model], fields: list[Any], rows: list[tuple]) -> None:
-    per_insert = _ROWS_PER_INSERT
-    if isinstance(db, peewee.SqliteDatabase):
-        # Older SQLite builds allow only 999 bound variables per statement.
-        limit = db.connection().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        per_insert = min(per_insert, limit // len(fields))
-    # peewee builds the SQL of a 1000-row INSERT in ~0.1 s, many times longer than the database takes to run
-    # it, so the statement is built once per batch size and reused with each batch's values.
-    statements: dict[int, str] = {}
-    to_db = [f.db_value for f in fields]
-    for batch in peewee.chunked(rows, per_insert):
-        sql = statements.get(len(batch))
-        if sql is None:
-            # Without RETURNING: ids are read back afterwards in one query.
-            sql = statements[len(batch)] = model.insert_many(batch, fields=fields).returning().sql()[0]
-        db.execute_sql(sql, [conv(value) for row in batch for conv, value in zip(to_db, row, strict=True)])
 
 
 def _fetch(query: peewee.Select) -> list[tuple]:

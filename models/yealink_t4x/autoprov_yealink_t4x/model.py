@@ -114,6 +114,10 @@ class YealinkModel(DeviceModel):
 
     @property
     def firmware_files(self) -> tuple[str, ...]:
+        """The firmware file the phones are pointed at, else the shape of its name (``autoprov models``)."""
+        chosen = self.firmware_file
+        if chosen is not None:
+            return (chosen,)
         numbers = "|".join(str(n) for n in self.spec.rom_numbers)
         return (f"<{'|'.join(self.spec.rom_tokens)}...>-<{numbers}>.<version>.rom",)
 
