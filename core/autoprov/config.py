@@ -133,6 +133,38 @@ class AgiSettings:
 
 
 @dataclass
+class DhcpSettings:
+    """What ``autoprov dhcp`` writes into the DHCP server's configuration."""
+
+    # MAC prefixes (6 hex digits, e.g. "0004f2") of phones to hand the URL to, besides the installed models'.
+    extra_ouis: list[str] = field(default_factory=list)
+    # Provisioning credentials put into the URL (http://user:password@host/); empty: none.
+    user: str = ""
+    password: str = ""
+
+
+@dataclass
+class AsteriskSettings:
+    """What ``autoprov asterisk pjsip`` writes for each extension (an endpoint, an auth and an aor)."""
+
+    context: str = "default"  # the dialplan context calls from the phones enter
+    allow: list[str] = field(default_factory=lambda: ["ulaw", "alaw"])  # codecs, after disallow=all
+    transport: str = ""  # a transport section of pjsip.conf; empty: Asterisk picks
+    # Templates (defined in pjsip.conf with [name](!)) the sections inherit from; empty: none.
+    endpoint_template: str = ""
+    auth_template: str = ""
+    aor_template: str = ""
+    voicemail_context: str = "default"  # mailboxes=<box>@<this> for an extension with a mailbox
+    max_contacts: int = 1
+    # The Manager Interface `autoprov notify --via ami` logs in to (manager.conf; the user needs write=system).
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = ""
+    ami_secret: str = ""
+    ami_timeout: float = 5.0
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -142,6 +174,8 @@ class Settings:
     firmware: FirmwareSettings = field(default_factory=FirmwareSettings)
     agi: AgiSettings = field(default_factory=AgiSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    dhcp: DhcpSettings = field(default_factory=DhcpSettings)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
     site_params: dict[str, str] = field(default_factory=dict)
     # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.
@@ -226,6 +260,7 @@ _MINIMUMS = {
     ("http", "change_check_interval"): 0, ("http", "render_cache_entries"): 1,
     ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
     ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
+    ("asterisk", "max_contacts"): 1, ("asterisk", "ami_port"): 1, ("asterisk", "ami_timeout"): 0.01,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 
@@ -257,6 +292,9 @@ def validate(s: Settings) -> None:
     for key in ("time", "time_random_end"):
         if not _HHMM.match(getattr(s.polling, key)):
             raise ConfigError(f"polling.{key}: must be HH:MM")
+    for oui in s.dhcp.extra_ouis:
+        if not re.fullmatch(r"[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){2}", oui):
+            raise ConfigError(f"dhcp.extra_ouis: {oui!r} is not a MAC prefix of 6 hex digits (e.g. 0004f2)")
     if s.firmware.send_with not in ("app", "apache"):
         raise ConfigError("firmware.send_with: must be app or apache")
     if not re.fullmatch(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/", s.firmware.apache_alias):

@@ -267,6 +267,15 @@ class DeviceModel:
         """One uploaded log line (no newline); ``uploaded`` is naive UTC. Default: kept whole, unparsed."""
         return LogRecord(parsed=False, message=text)
 
+    # --- Moving phones off another provisioning server ----------------------------------------------------
+    def reprovision_files(self, target: str, firmware: str | None, old_master: bytes | None) -> dict[str, bytes]:
+        """Files an admin puts on the OLD provisioning server so this model's phones move to ``target`` (an
+        http(s) URL, credentials in it becoming the phone's provisioning login): name -> content. ``firmware``
+        is the version the phones run (their User-Agent shows it), ``old_master`` the old server's shared
+        config file, if it has one to keep. Raise ValueError with a message for what cannot be done; the
+        default: this model cannot be moved by autoprov."""
+        raise ValueError(f"{self.label} declares no way to move its phones off another server")
+
     # --- Refusing bad data at the door ------------------------------------------------------------------
     def check_phone(self, phone: PhoneView) -> list[Refusal]:
         """What this model cannot render for ``phone``: checked at ``phone add/update``, ``extension update``

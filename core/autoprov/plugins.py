@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.provisioning.pages",
     "autoprov.phonefiles.pages",
     "autoprov.agi.pages",
+    "autoprov.zerotouch.cli",
 )
 
 

@@ -84,6 +84,28 @@ def extension_list(site: Site) -> None:
         click.echo(f"{ext.user_id}\t{ext.display_name}\t{server}{listed}")
 
 
+@extension.command("show")
+@click.argument("user_id")
+@click.option("--secret", "show_secret", is_flag=True, help="Also print the SIP password.")
+@pass_site
+def extension_show(site: Site, user_id: str, show_secret: bool) -> None:
+    """One extension: its settings, the phones and lines it is on, and its secret only with --secret."""
+    ext = Extension.get_or_none(Extension.user_id == user_id)
+    if ext is None:
+        raise click.ClickException(f"no extension {user_id}")
+    click.echo(f"extension {ext.user_id}: {ext.display_name}")
+    click.echo(f"first name: {ext.first_name}\nlast name: {ext.last_name}\nmailbox: {ext.mailbox or '-'}")
+    server = f"{ext.server or site.settings.sip.server}:{ext.port or site.settings.sip.port}"
+    click.echo(f"server: {server}{'' if ext.server else ' (site default)'}")
+    click.echo(f"in directory: {'yes' if ext.in_directory else 'no'}")
+    click.echo(f"secret: {ext.secret}" if show_secret else "secret: (hidden; --secret shows it)")
+    rows = PhoneLine.select(PhoneLine, Phone).join(Phone).where(PhoneLine.extension == ext)
+    for row in sorted(rows, key=lambda r: (r.phone.mac, r.position)):
+        click.echo(f"phone {row.phone.mac} ({row.phone.model}) line {row.position}")
+    if not rows:
+        click.echo("on no phone")
+
+
 @extension.command("remove")
 @click.argument("user_id")
 @pass_site

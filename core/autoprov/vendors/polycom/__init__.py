@@ -197,6 +197,11 @@ class PolycomModel(DeviceModel):
             "prov_password": unquote(url.password or ""),
         }
 
+    def reprovision_files(self, target: str, firmware: str | None, old_master: bytes | None) -> dict[str, bytes]:
+        from autoprov.vendors.polycom.reprovision import reprovision_files
+
+        return reprovision_files(target, firmware, old_master)
+
     def parse_log_line(self, text: str, uploaded: dt.datetime) -> LogRecord:
         return parse_line(text, uploaded)
 
