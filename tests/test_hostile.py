@@ -78,3 +78,22 @@ def test_nul_in_a_path_or_user_agent_is_a_404_not_a_database_error(client, db):
     assert client.get("/prov/x%00y/z", headers=headers("polycom_ip330")).status_code == 404
     r = client.get("/0004f2aabbcc.cfg", headers={"User-Agent": "Polycom\x00SPIP_330"})
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize("host", ["a..b", "x" * 64 + ".example", "bad host", "[::1"])
+def test_a_malformed_host_header_is_not_a_500(client, db, host):
+    """Werkzeug raises BadHost for these when it binds to the request's host; a phone's answer never depends
+    on the Host header."""
+    r = client.get("/000000000000.cfg", headers={**headers("polycom_ip330"), "Host": host})
+    assert r.status_code == 200, r.data
+
+
+def test_an_overlong_user_agent_version_is_stored_cut_and_never_fails_the_answer(site, client, db):
+    """A version longer than the sighting's column (64) overflowed it on PostgreSQL and failed even the
+    initial config; it is cut to fit, and a sighting is never what a phone's answer waits for."""
+    ua = "FileTransport PolycomSoundPointIP-SPIP_330-UA/3." + "1" * 200
+    assert client.get("/000000000000.cfg", headers={"User-Agent": ua}).status_code == 200
+    from autoprov.tables import Sighting
+
+    (row,) = Sighting.select().where(Sighting.user_agent == ua[:255])
+    assert row.model == "polycom_ip330" and len(row.firmware) == 64 and row.firmware.startswith("3.111")
