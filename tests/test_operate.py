@@ -198,6 +198,9 @@ def test_serve_before_init_warns_and_an_outage_logs_one_line_per_cause(tmp_path,
     log gets a line per cause (per worker) with no traceback, not a traceback per request."""
     port = free_port()
     config = write_config(tmp_path / "autoprov.toml", settings, port)
+    # As installed: workers get [http] shutdown_timeout to stop (the test default 0 kills them at once, and a
+    # killed worker cannot write, nor log, what it buffered).
+    config.write_text(config.read_text().replace("shutdown_timeout = 0", "shutdown_timeout = 5"))
     log_path = tmp_path / "serve.log"
     with serve_process(config, port, log_path) as proc:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -18,6 +18,12 @@ def run(site: Site, host: str, port: int, workers: int, dev: bool = False) -> No
     from gunicorn.app.base import BaseApplication
 
     threads = site.settings.http.threads
+    worker_site: list[Site] = []  # the Site of this worker process, once it has forked and loaded
+
+    def worker_exit(server: Any, worker: Any) -> None:
+        # A stopping worker writes its buffered sightings while logging still works (atexit may come too late).
+        for built in worker_site:
+            built.close()
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -32,11 +38,13 @@ def run(site: Site, host: str, port: int, workers: int, dev: bool = False) -> No
                 self.cfg.set("accesslog", "-")
             # SIGTERM: requests in progress get this long, then workers are killed (systemd, tests wait on it).
             self.cfg.set("graceful_timeout", site.settings.http.shutdown_timeout)
+            self.cfg.set("worker_exit", worker_exit)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+: one fixed path per user, unused
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             # Built in each worker after the fork, so no database connection crosses processes.
-            return create_app(Site(site.settings, site.plugins))
+            worker_site.append(Site(site.settings, site.plugins))
+            return create_app(worker_site[-1])
 
     Server().run()
