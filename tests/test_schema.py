@@ -96,3 +96,39 @@ def test_wsgi_module_serves_from_the_configuration_file(tmp_path, site):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("200 ")
     assert "prov/polycom_ip331/device.cfg" in out.stdout
+
+
+def test_init_run_by_two_servers_at_once_is_safe(settings):
+    """Two servers starting together both run `autoprov init` on one fresh database: every migration is
+    applied once, neither fails, and the schema is whole."""
+    import threading
+
+    from autoprov.plugins import build_plugin_manager
+    from autoprov.schema import current_versions
+    from autoprov.site import Site
+
+    sites = [Site(settings, build_plugin_manager()) for _ in range(2)]
+    barrier = threading.Barrier(len(sites))
+    results: list[object] = [None] * len(sites)
+
+    def init(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = [(m.component, m.version) for m in sites[i].init_database()]
+        except Exception as exc:  # what the test is about: reported below
+            results[i] = exc
+
+    threads = [threading.Thread(target=init, args=(i,)) for i in range(len(sites))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(isinstance(r, Exception) for r in results), results
+    applied = [step for r in results for step in r]  # type: ignore[union-attr]
+    assert len(applied) == len(set(applied)), applied  # each migration applied by one of them only
+    with sites[0].activated(), sites[0].db.connection_context():
+        assert current_versions(sites[0].db) == {m.component: max(n.version for n in sites[0].migrations()
+                                                                  if n.component == m.component)
+                                                 for m in sites[0].migrations()}
+    for site in sites:
+        site.close()

@@ -7,7 +7,8 @@ is safe to rerun.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import peewee
@@ -53,8 +54,35 @@ def current_versions(db: peewee.Database) -> dict[str, int]:
     return {row.component: row.version for row in SchemaVersion.select()}
 
 
+# pg_advisory_lock key of `autoprov init` ("autoprov" in ASCII, as a number).
+MIGRATION_LOCK = 0x6175746F70726F76
+
+
+@contextmanager
+def migration_lock(db: peewee.Database) -> Iterator[None]:
+    """One `autoprov init` at a time per database: servers starting together would otherwise race to create the
+    same tables. PostgreSQL: an advisory lock; SQLite: the write lock, for the whole upgrade."""
+    if isinstance(db, peewee.PostgresqlDatabase):
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            yield
+        finally:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    elif isinstance(db, peewee.SqliteDatabase):
+        with db.atomic(lock_type="IMMEDIATE"):
+            yield
+    else:
+        yield
+
+
 def migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migration]:
-    """Apply the pending migrations in (component, version) order; return those applied."""
+    """Apply the pending migrations in (component, version) order; return those applied. Safe to run from
+    several processes at once (``migration_lock``): the versions are read once the lock is held."""
+    with migration_lock(db):
+        return _migrate(db, migrations)
+
+
+def _migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migration]:
     db.create_tables([SchemaVersion], safe=True)
     done = current_versions(db)
     migrator = SchemaMigrator.from_database(db)
