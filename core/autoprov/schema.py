@@ -1,7 +1,8 @@
 """Versioned schema migrations, per component, so core and plugins each own their tables' history.
 
 Each component (``core``, ``logs``, a plugin's name, ...) has its own version number in ``schema_version``;
-``autoprov init`` applies every migration newer than the recorded one, each in its own transaction, and
+``autoprov init`` applies every migration newer than the recorded one, each in its own transaction (a
+savepoint on SQLite, where the whole upgrade holds the write lock), one server at a time, and
 is safe to rerun.
 """
 
