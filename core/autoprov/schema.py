@@ -8,6 +8,7 @@ is safe to rerun.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,11 +77,25 @@ def migration_lock(db: peewee.Database) -> Iterator[None]:
         yield
 
 
+# Seconds an `autoprov init` waits for another one to finish on SQLite (past the busy timeout).
+LOCK_WAIT = 60.0
+
+
 def migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migration]:
     """Apply the pending migrations in (component, version) order; return those applied. Safe to run from
-    several processes at once (``migration_lock``): the versions are read once the lock is held."""
-    with migration_lock(db):
-        return _migrate(db, migrations)
+    several processes at once (``migration_lock``): the versions are read once the lock is held.
+
+    SQLite may refuse the write lock at once rather than wait (a connection that read first, the switch to WAL
+    on a new file): the whole upgrade is one transaction there, rolled back, so it is tried again."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            with migration_lock(db):
+                return _migrate(db, migrations)
+        except peewee.OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migration]:
