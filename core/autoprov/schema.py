@@ -8,7 +8,6 @@ is safe to rerun.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,19 +82,16 @@ LOCK_WAIT = 60.0
 
 def migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migration]:
     """Apply the pending migrations in (component, version) order; return those applied. Safe to run from
-    several processes at once (``migration_lock``): the versions are read once the lock is held.
+    several processes at once (``migration_lock``): the versions are read once the lock is held."""
+    with migration_lock(db):
+        return _migrate(db, migrations)
 
-    SQLite may refuse the write lock at once rather than wait (a connection that read first, the switch to WAL
-    on a new file): the whole upgrade is one transaction there, rolled back, so it is tried again."""
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            with migration_lock(db):
-                return _migrate(db, migrations)
-        except peewee.OperationalError as exc:
-            if "database is locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+
+def is_locked_out(exc: BaseException) -> bool:
+    """SQLite refused a lock at once rather than wait for it (a new file switching to WAL, a read upgraded to
+    a write while another upgrade runs): the upgrade, one transaction there, is rolled back and can be tried
+    again (``Site.init_database`` does, for up to LOCK_WAIT seconds)."""
+    return isinstance(exc, peewee.OperationalError) and "database is locked" in str(exc)
 
 
 def _migrate(db: peewee.Database, migrations: Iterable[Migration]) -> list[Migration]:

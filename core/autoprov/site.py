@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, is_dataclass
@@ -22,7 +23,7 @@ from autoprov.db import activated, open_database
 from autoprov.devices import DeviceModel, FileRule, Identity
 from autoprov.plugins import PluginManager, build_plugin_manager
 from autoprov.revision import ChangeWatch, RenderCache
-from autoprov.schema import Migration, migrate
+from autoprov.schema import LOCK_WAIT, Migration, is_locked_out, migrate
 from autoprov.sightings import SightingBuffer
 
 if TYPE_CHECKING:
@@ -266,9 +267,16 @@ class Site:
         return [m for m in self.plugins.results("autoprov_migrations") if isinstance(m, Migration)]
 
     def init_database(self) -> list[Migration]:
-        """Create or upgrade the schema; safe to rerun."""
-        with self.activated(), self.db.connection_context():
-            return migrate(self.db, self.migrations())
+        """Create or upgrade the schema; safe to rerun, and from several servers at once."""
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                with self.activated(), self.db.connection_context():
+                    return migrate(self.db, self.migrations())
+            except peewee.OperationalError as exc:
+                if not is_locked_out(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def close(self) -> None:
         """Write pending sightings and close this thread's connection."""
