@@ -7,6 +7,7 @@ import io
 import random
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
 
@@ -410,7 +411,15 @@ def test_many_phones_upload_at_once(server, site):
         for mac in phones:
             assert stored_messages(mac, "boot") == expected, mac
             assert stored_messages(mac, "app") == expected, mac
-        assert Sighting.select().where(Sighting.mac.in_(phones)).count() == 20
+    # Sightings are written by the server a moment after the requests (buffered): wait, with a deadline.
+    deadline = time.monotonic() + 15
+    while True:
+        with site.db.connection_context():
+            seen = Sighting.select().where(Sighting.mac.in_(phones)).count()
+        if seen == 20 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert seen == 20
 
 
 def test_whole_file_uploads_in_flight_at_once(server, site):
