@@ -102,7 +102,18 @@ class Application:
         self._adapter = self.url_map.bind("localhost")
 
     def dispatch(self, request: Request) -> Response | BytesResponse:
-        # Connections stay open per thread between requests; one the database broke is closed below.
+        # Connections stay open per thread between requests; one the database broke is closed. A thread that
+        # served nothing during an outage still holds a connection the server dropped: its first GET after
+        # the database is back fails on it, so a GET is tried once more on a fresh connection before a 503.
+        # (Not SQLite: its connections do not go stale, and a locked file would be waited for twice.)
+        if request.method in ("GET", "HEAD") and not isinstance(self.site.db, peewee.SqliteDatabase):
+            try:
+                return self._dispatch(request, reraise_unavailable=True)
+            except peewee.PeeweeException:
+                self._drop_connection()
+        return self._dispatch(request)
+
+    def _dispatch(self, request: Request, reraise_unavailable: bool = False) -> Response | BytesResponse:
         try:
             with self.site.activated():
                 self.site.changes.revalidate()
@@ -120,6 +131,8 @@ class Application:
         except peewee.PeeweeException as exc:
             if not is_unavailable(exc):
                 return self._failed(request, exc)
+            if reraise_unavailable:
+                raise
             log_throttled(log, logging.ERROR, type(exc), "database unavailable (%s %s): %s", request.method,
                           request.path, " ".join(str(exc).split()))
             self._drop_connection()
