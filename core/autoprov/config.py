@@ -68,6 +68,27 @@ class HttpSettings:
 
 
 @dataclass
+class AccessSettings:
+    """Who may fetch secrets and upload (README, "Security: access policy"); read by ``autoprov.access``."""
+
+    # Reverse proxies (CIDR) whose X-Forwarded-For / X-Real-IP are believed; from anyone else they are ignored.
+    trusted_proxies: list[str] = field(default_factory=list)
+    # Networks (CIDR) that may fetch files holding secrets (phone configs, a phone's overrides and contacts).
+    # The old name, [http] secrets_allowed_from, is still read; set one of them.
+    secrets_allowed_from: list[str] = field(default_factory=lambda: list(PRIVATE_NETWORKS))
+    # Networks (CIDR) that may upload: logs, overrides, contacts.
+    uploads_allowed_from: list[str] = field(default_factory=lambda: list(PRIVATE_NETWORKS))
+    # HTTP credentials on files holding secrets: "none" (the networks alone), "site" (the site-wide login of
+    # `autoprov credentials site set`) or "phone" (each phone its own, handed to it by its model).
+    credentials: str = "none"
+    # Schemes offered in the 401 challenge, in order: "basic" (send it over TLS only), "digest" (MD5).
+    auth_schemes: list[str] = field(default_factory=lambda: ["digest", "basic"])
+    realm: str = "autoprov"
+    # Seconds the previous password stays valid after a rotation (at least the phones' polling period).
+    credentials_grace: int = 7 * 86400
+
+
+@dataclass
 class SipSettings:
     # The default SIP server for extensions that do not name their own.
     server: str = "127.0.0.1"
@@ -168,6 +189,7 @@ class AsteriskSettings:
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
     sip: SipSettings = field(default_factory=SipSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
     polling: PollingSettings = field(default_factory=PollingSettings)
@@ -186,9 +208,17 @@ class Settings:
     def public_url(self) -> str:
         return self.http.public_url.rstrip("/")
 
+    @property
+    def secrets_networks(self) -> list[str]:
+        """``[access] secrets_allowed_from``, or the old ``[http]`` name where only that one was changed."""
+        default = list(PRIVATE_NETWORKS)
+        if self.access.secrets_allowed_from == default and self.http.secrets_allowed_from != default:
+            return self.http.secrets_allowed_from
+        return self.access.secrets_allowed_from
+
     def may_fetch_secrets(self, address: str | None) -> bool:
         """Whether a client at ``address`` may fetch files that hold SIP passwords."""
-        return _admitted(address or "", tuple(self.http.secrets_allowed_from))
+        return _admitted(address or "", tuple(self.secrets_networks))
 
 
 @lru_cache(maxsize=4096)
@@ -261,6 +291,7 @@ _MINIMUMS = {
     ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
     ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
     ("asterisk", "max_contacts"): 1, ("asterisk", "ami_port"): 1, ("asterisk", "ami_timeout"): 0.01,
+    ("access", "credentials_grace"): 0,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 
@@ -282,11 +313,25 @@ def validate(s: Settings) -> None:
     url = urlsplit(s.http.public_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"http.public_url: must be an http:// or https:// URL, got {s.http.public_url!r}")
-    for net in s.http.secrets_allowed_from:
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError:
-            raise ConfigError(f"http.secrets_allowed_from: {net!r} is not a network (e.g. 10.0.0.0/8)") from None
+    for name, nets in (("http.secrets_allowed_from", s.http.secrets_allowed_from),
+                       ("access.secrets_allowed_from", s.access.secrets_allowed_from),
+                       ("access.uploads_allowed_from", s.access.uploads_allowed_from),
+                       ("access.trusted_proxies", s.access.trusted_proxies)):
+        for net in nets:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"{name}: {net!r} is not a network (e.g. 10.0.0.0/8)") from None
+    private = list(PRIVATE_NETWORKS)
+    if private != s.http.secrets_allowed_from != s.access.secrets_allowed_from != private:
+        raise ConfigError("access.secrets_allowed_from and its old name http.secrets_allowed_from differ: keep one")
+    if s.access.credentials not in ("none", "site", "phone"):
+        raise ConfigError("access.credentials: must be none, site or phone")
+    unknown = set(s.access.auth_schemes) - {"basic", "digest"}
+    if unknown or not s.access.auth_schemes:
+        raise ConfigError(f"access.auth_schemes: a list of basic and/or digest, got {s.access.auth_schemes!r}")
+    if not s.access.realm or any(c in s.access.realm for c in '"\\\r\n'):
+        raise ConfigError("access.realm: must be non-empty, without quotes, backslashes or line breaks")
     if s.polling.mode not in ("abs", "rel", "random"):
         raise ConfigError("polling.mode: must be abs, rel or random")
     for key in ("time", "time_random_end"):

@@ -6,7 +6,7 @@ applies the access rules to files holding secrets, and hands the request to the 
 file's role (``autoprov_file_handlers``). A name no rule claims is looked up in the model's firmware directory.
 
 Who may fetch a file holding secrets (a phone config with SIP passwords, a provisioning login, a user's
-contacts): clients in ``[http] secrets_allowed_from``. See README, "Security".
+contacts) or upload: the access policy decides (``autoprov.access``, ``site.access``). See README, "Security".
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import peewee
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
+from autoprov.access import client_address
 from autoprov.db import is_unavailable
 from autoprov.devices import MODEL, ROOT, DeviceModel, FileRule, Identity
 from autoprov.firmware import resolve, serve
@@ -52,7 +53,7 @@ def sight(site: Site, request: Request, mac: str, user_agent: str, ua_model: Dev
     if not mac and identity is not None and identity.mac:
         mac = identity.mac
     site.sightings.record(mac, user_agent, ua_model.name if ua_model else None, identity.firmware if identity else None,
-                          request.remote_addr, request.path, problem, etag)
+                          client_address(request, site.settings), request.path, problem, etag)
 
 
 def _user_agent(request: Request) -> str:
@@ -138,12 +139,18 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
         if rule.malformed:
             return plain(400, "000000000000 is the shared-defaults name, not a phone's MAC")
         return plain(404, "000000000000 is not a phone")
-    if rule.secret and not site.settings.may_fetch_secrets(request.remote_addr):
-        address = request.remote_addr
-        served.sight(site, request, problem=f"refused {request.method} {request.path}: {address} may not fetch "
-                                            f"secrets, since {address} is not in [http] secrets_allowed_from")
-        return plain(403, "this address may not fetch or write files holding credentials or contacts "
-                          "(see [http] secrets_allowed_from)")
+    decision = site.access.decide(request, served)
+    if not decision.allowed:
+        served.sight(site, request, problem="; ".join(p for p in (
+            f"refused {request.method} {request.path} ({decision.status}): {decision.reason}", decision.problem) if p))
+        if decision.status == 401:
+            response = plain(401, "credentials required: this phone's provisioning login (see [access] credentials)")
+            response.headers.extend(decision.headers)
+            return response
+        return plain(decision.status, "this address may not fetch or write files holding credentials or contacts, "
+                                      "or upload (see [access] secrets_allowed_from, uploads_allowed_from)")
+    if decision.problem:
+        served.sight(site, request, problem=decision.problem)
     handler = site.file_handlers.get(rule.role)
     if handler is None:
         served.sight(site, request, problem=f"no installed plugin answers {rule.role!r} files ({rule.pattern})")

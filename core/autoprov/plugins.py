@@ -41,6 +41,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.phonefiles.pages",
     "autoprov.agi.pages",
     "autoprov.zerotouch.cli",
+    "autoprov.credentials",
+    "autoprov.credentials_cli",
 )
 
 

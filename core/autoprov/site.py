@@ -27,6 +27,7 @@ from autoprov.schema import LOCK_WAIT, Migration, is_locked_out, migrate
 from autoprov.sightings import SightingBuffer
 
 if TYPE_CHECKING:
+    from autoprov.access import AccessPolicy
     from autoprov.phonepath import FileHandler
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,13 @@ class Site:
     def renders(self) -> RenderCache[Any]:
         """Rendered files and database lookups, kept until something they depend on changes."""
         return RenderCache(self.changes, self.settings.http.render_cache_entries)
+
+    @cached_property
+    def access(self) -> AccessPolicy:
+        """Who may fetch secrets and upload (``autoprov.access``)."""
+        from autoprov.access import AccessPolicy
+
+        return AccessPolicy(self)
 
     @cached_property
     def sightings(self) -> SightingBuffer:

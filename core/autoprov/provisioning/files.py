@@ -92,7 +92,7 @@ def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | No
     if len(view.lines) > real.line_count:
         problems.append(f"it has {len(view.lines)} lines but a {real.name} has {real.line_count}: served the first")
         view = replace(view, lines=view.lines[: real.line_count])
-    view = replace(view, model=real.name)
+    view = replace(view, model=real.name, login=site.access.handed_login(mac))
     refusals = _check(site, real, view)
     if refusals:
         return None, "; ".join(problems + refusals), rule.media_type

@@ -153,8 +153,9 @@ class YealinkModel(DeviceModel):
     def render(self, rule: FileRule, phone: PhoneView | None = None) -> bytes:
         if phone is not None:
             zone = yealink_time_settings(phone.time_zone) if phone.time_zone else ()
+            login = self.provisioning_credentials(*phone.login) if phone.login else None
             return self._render(rule.template or "", phone=phone, transport=TRANSPORTS[self.settings.sip.transport],
-                                time_params=zone)
+                                time_params=zone, login_params=login or {})
         return self._render(rule.template or "", **self._common())
 
     def _common(self) -> dict[str, object]:
@@ -172,6 +173,10 @@ class YealinkModel(DeviceModel):
             "polling": polling,
             "repeat_minutes": max(1, polling.period // 60),
         }
+
+    def provisioning_credentials(self, user: str, password: str) -> dict[str, str]:
+        """The auto-provisioning login: the phone sends it to the provisioning server from its next request."""
+        return {"static.auto_provision.server.username": user, "static.auto_provision.server.password": password}
 
     # --- Company directory ----------------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes:

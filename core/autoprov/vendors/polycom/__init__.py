@@ -170,7 +170,8 @@ class PolycomModel(DeviceModel):
         if phone is not None:
             # A per-phone zone goes into the phone's own file, which the phone reads before site.cfg.
             time_params = polycom_time_settings(phone.time_zone) if phone.time_zone else ()
-            return self._render(template, phone=phone, time_params=time_params)
+            login = self.provisioning_credentials(*phone.login) if phone.login else None
+            return self._render(template, phone=phone, time_params=time_params, login_params=login or {})
         return self._render(template, **self._context(template))
 
     def _context(self, template: str) -> dict[str, object]:
@@ -196,6 +197,12 @@ class PolycomModel(DeviceModel):
             "prov_user": unquote(url.username or ""),
             "prov_password": unquote(url.password or ""),
         }
+
+    def provisioning_credentials(self, user: str, password: str) -> dict[str, str]:
+        """The device settings of the provisioning login: the phone stores them (device.set) and sends them
+        as HTTP credentials from its next request on."""
+        return {"device.set": "1", "device.prov.user.set": "1", "device.prov.user": user,
+                "device.prov.password.set": "1", "device.prov.password": password}
 
     def reprovision_files(self, target: str, firmware: str | None, old_master: bytes | None) -> dict[str, bytes]:
         from autoprov.vendors.polycom.reprovision import reprovision_files
