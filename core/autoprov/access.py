@@ -167,7 +167,7 @@ class AccessPolicy:
         auth = request.authorization
         phone = self.phone_login(mac)
         if auth is None:
-            if phone is not None and not phone.confirmed:
+            if phone is None or not phone.confirmed:
                 return Decision(True, 200, f"first contact of {mac} from {address}, admitted by its network "
                                            "(its config hands it its login)", address, NETWORK, problem=problem)
             return self._challenge(address, f"{address} sent no credentials for {mac}, which has its login",
