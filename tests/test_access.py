@@ -11,10 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import http.client
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -34,7 +30,7 @@ from autoprov.credentials import AccessCredential
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.tables import Sighting
-from tests.conftest import cli, free_port, wait_until_listening, write_config
+from tests.conftest import cli, free_port, running_server, write_config
 from tests.phones import user_agent
 from tests.test_grandstream import pvalues
 from tests.test_grandstream import user_agent as gxp_user_agent
@@ -60,24 +56,13 @@ def serving(tmp_path: Path, site, access: str) -> Iterator[tuple[str, Callable[[
     config = write_config(tmp_path / "autoprov.toml", site.settings, port)
     config.write_text(config.read_text() + f"[access]\n{access}\n", encoding="utf-8")
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, AUTOPROV_CONFIG=str(config)))
 
     def output() -> str:
         log.seek(0)
         return log.read().decode(errors="replace")
 
-    wait_until_listening(port, proc, output)
-    try:
-        yield f"http://127.0.0.1:{port}", output
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        sys.stderr.write(output()[-20000:])
-        log.close()
+    with running_server(config, port, log=log) as url:
+        yield url, output
 
 
 def fetch(url: str, path: str, headers: dict[str, str], source: str = INSIDE, method: str = "GET",
