@@ -164,9 +164,9 @@ class AccessPolicy:
         return self._credentials(request, served.mac, address, problem)
 
     def _credentials(self, request: Request, mac: str, address: str, problem: str) -> Decision:
-        auth = request.authorization
+        raw = request.environ.get("HTTP_AUTHORIZATION")
         phone = self.phone_login(mac)
-        if auth is None:
+        if not raw:
             if phone is None or not phone.confirmed:
                 return Decision(True, 200, f"first contact of {mac} from {address}, admitted by its network "
                                            "(its config hands it its login)", address, NETWORK, problem=problem)
@@ -174,10 +174,19 @@ class AccessPolicy:
                                    problem)
         candidates = [login for login in (self.site_login(), phone if self.settings.credentials == "phone" else None)
                       if login is not None]
+        for login in candidates:  # the header this phone sent last time, already verified: no parsing, no hash
+            if login.remembered(raw) and (phone is None or phone.confirmed):
+                return Decision(True, 200, f"{address} authenticated as {login.user} (basic)", address, CREDENTIALS,
+                                problem=problem, login=login.owner)
+        auth = request.authorization  # parsed by Werkzeug; None if malformed
+        if auth is None:
+            return self._challenge(address, f"{address} sent a malformed Authorization header for {mac}", problem)
         stale = False
         for login in candidates:
             verdict = self._verify(auth, request, login)
-            if verdict is True:
+            if isinstance(verdict, int) and not isinstance(verdict, bool):
+                if auth.type == "basic":
+                    login.remember(raw, verdict)
                 if phone is not None and not phone.confirmed:
                     self._confirm(mac)
                 return Decision(True, 200, f"{address} authenticated as {login.user} ({auth.type})", address,
@@ -211,7 +220,10 @@ class AccessPolicy:
         access = self.settings
         if access.credentials == "none":
             return None
-        own = credentials.phone_login(mac, access.realm, access.credentials_grace)
+        own = self.phone_login(mac)
+        if own is None:
+            own = credentials.phone_login(mac, access.realm, access.credentials_grace)
+            self.site.changes.forget()  # this thread's next request sees the new row, not a cached "none"
         login = self.site_login() if access.credentials == "site" else own
         return (login.user, login.password) if login is not None else None
 
@@ -219,28 +231,32 @@ class AccessPolicy:
         try:
             with self.site.db.atomic():
                 credentials.confirm(mac)
+            self.site.changes.forget()
         except peewee.PeeweeException as exc:  # the phone got its answer; the next request tries again
             log_throttled(log, logging.WARNING, "access-confirm", "could not record %s's first authentication: %s",
                           mac, exc)
 
     # --- HTTP authentication ---------------------------------------------------------------------------
-    def _verify(self, auth: Authorization, request: Request, login: Login) -> bool | str:
-        """True, False, or "stale" (a Digest answer to an expired nonce, otherwise right)."""
+    def _verify(self, auth: Authorization, request: Request, login: Login) -> int | bool | str:
+        """Which password matched (0 current, 1 previous), False, or "stale" (a Digest answer to an expired
+        nonce, otherwise right)."""
         if auth.type == "basic" and "basic" in self.settings.auth_schemes:
-            return login.check_password(auth.username or "", auth.password or "")
+            which = login.check_password(auth.username or "", auth.password or "")
+            return False if which is None else which
         if auth.type != "digest" or "digest" not in self.settings.auth_schemes:
             return False
         given = auth.parameters
         user, nonce, uri, response = (given.get(k) or "" for k in ("username", "nonce", "uri", "response"))
         if not hmac.compare_digest(user.encode(), login.user.encode()) or given.get("realm") != self.settings.realm:
             return False
-        if uri not in (request.full_path.rstrip("?"), request.path, request.url):
+        # The request-target as sent (a path, with its query if any); request.url is built only if needed.
+        if uri != request.path and uri != request.full_path.rstrip("?") and uri != request.url:
             return False
         if given.get("algorithm", "MD5").upper() != "MD5":
             return False
         ha2 = _md5(f"{request.method}:{uri}")
         qop = given.get("qop")
-        for ha1 in login.valid_ha1():
+        for which, ha1 in enumerate(login.valid_ha1()):
             if qop == "auth":
                 expected = _md5(f"{ha1}:{nonce}:{given.get('nc', '')}:{given.get('cnonce', '')}:auth:{ha2}")
             elif qop is None:
@@ -248,7 +264,7 @@ class AccessPolicy:
             else:
                 return False
             if hmac.compare_digest(expected.encode(), response.encode()):
-                return True if self._nonce_fresh(nonce) else "stale"
+                return which if self._nonce_fresh(nonce) else "stale"
         return False
 
     def challenges(self, stale: bool = False) -> tuple[tuple[str, str], ...]:

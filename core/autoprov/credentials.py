@@ -25,7 +25,7 @@ import hmac
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import peewee
 
@@ -38,6 +38,7 @@ from autoprov.tables import utcnow
 SITE = "site"
 NONCE_KEY = "~digest-nonce-key"
 PASSWORD_BYTES = 18  # 24 URL-safe characters
+VERIFIED_LIMIT = 8  # Basic headers remembered per login (a phone sends one)
 
 # Keyed hashes of cached passwords: compared in constant time, never the password itself.
 _PROCESS_KEY = os.urandom(32)
@@ -86,6 +87,9 @@ class Login:
     previous_until: float  # epoch seconds the previous password is valid until (0: none)
     hashes: tuple[bytes, ...]  # keyed hashes: current, then previous
     ha1: tuple[str, ...]  # Digest HA1: current, then previous
+    # Basic Authorization headers already verified -> which password (0 current, 1 previous): a phone sends
+    # the same header every time, so it is decoded and hashed once per change of the login, not per request.
+    verified: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, row: AccessCredential, realm: str, grace: int) -> Login:
@@ -101,11 +105,22 @@ class Login:
         """How many of the passwords are valid now (the previous one only during the grace period)."""
         return 2 if len(self.hashes) > 1 and time.time() < self.previous_until else 1
 
-    def check_password(self, user: str, password: str) -> bool:
+    def check_password(self, user: str, password: str) -> int | None:
+        """Which password ``password`` is (0 current, 1 previous within the grace period); None: neither."""
         if not hmac.compare_digest(user.encode("utf-8"), self.user.encode("utf-8")):
-            return False
+            return None
         given = keyed(password)
-        return any(hmac.compare_digest(given, h) for h in self.hashes[: self._valid()])
+        return next((i for i, h in enumerate(self.hashes[: self._valid()]) if hmac.compare_digest(given, h)), None)
+
+    def remembered(self, header: str) -> bool:
+        """Whether this exact Basic header was verified and is still valid (a previous password expires)."""
+        which = self.verified.get(header)
+        return which is not None and which < self._valid()
+
+    def remember(self, header: str, which: int) -> None:
+        if len(self.verified) >= VERIFIED_LIMIT:
+            self.verified.clear()
+        self.verified[header] = which
 
     def valid_ha1(self) -> tuple[str, ...]:
         return self.ha1[: self._valid()]

@@ -1,11 +1,10 @@
 """What phones read and write besides their config: the contact directory, logs, overrides and contacts.
 
 The model declares where these files live and how they are named (``FileRule`` roles DIRECTORY, LOG, OVERRIDES,
-CONTACTS); the router has matched the name, taken the MAC from it and applied the access rules (overrides and
-contacts are read and written only by clients that may fetch secrets: an override can re-point a phone's SIP
-server, and contacts are the user's own). Log uploads stay open to any address: a log is never served back to
-a phone, so an upload cannot change what a phone does, and a phone refused its config is the very one whose
-log is wanted.
+CONTACTS); the router has matched the name, taken the MAC from it and applied the access policy
+(``autoprov.access``): overrides and contacts are read and written only by clients that may fetch secrets (an
+override can re-point a phone's SIP server, and contacts are the user's own), and every upload, logs too, only
+by clients in ``[access] uploads_allowed_from``.
 """
 
 from __future__ import annotations
