@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import http.client
 import tempfile
 import time
@@ -305,3 +307,63 @@ def test_the_old_name_of_the_secrets_allowlist_still_reads(tmp_path):
         path.write_text(f"[access]\n{bad}\n")
         with pytest.raises(ConfigError, match=message):
             load_settings(path, environ={})
+
+
+def digest_header(user: str, password: str, realm: str, nonce: str, path: str) -> dict[str, str]:
+    """A Digest answer (qop=auth, MD5) computed as a phone computes it, for a nonce the test chose."""
+    ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()  # noqa: S324
+    ha2 = hashlib.md5(f"GET:{path}".encode()).hexdigest()  # noqa: S324
+    answer = hashlib.md5(f"{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}".encode()).hexdigest()  # noqa: S324
+    return {"Authorization": f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{path}", '
+                             f'qop=auth, nc=00000001, cnonce="c0ffee", response="{answer}", algorithm=MD5'}
+
+
+def test_site_login_is_handed_to_phones_and_an_old_nonce_is_stale(tmp_path, site, phones):
+    config_path = tmp_path / "autoprov.toml"
+    with serving(tmp_path, site, 'credentials = "site"') as (url, _):
+        out = cli("credentials", "site", "set", "--user", "prov", config=config_path).stdout
+        assert "site login: user prov password " in out and "all 4 phone(s) get it" in out
+        password = out.split("password ")[1].split(";")[0]
+        status, _, body = fetch(url, PHONE_CFG, IP330)  # first contact: handed the site login
+        login = login_params(body)
+        assert status == 200 and (login["device.prov.user"], login["device.prov.password"]) == ("prov", password)
+        assert fetch(url, PHONE_CFG, IP330 | basic("prov", password))[0] == 200
+        assert fetch(url, PHONE_CFG, IP330)[0] == 401
+        # Mode "site": a phone's own login is not accepted, only the site's.
+        own = AccessCredential.get(AccessCredential.owner == POLYCOM)
+        assert fetch(url, PHONE_CFG, IP330 | basic(own.user, own.password))[0] == 401
+        # A Digest answer to a nonce the server signed 400 s ago: right, but stale.
+        key = AccessCredential.get(AccessCredential.owner == credentials.NONCE_KEY).password.encode()
+        stamp = str(int(time.time()) - 400)
+        old = f"{stamp}.{hmac.new(key, stamp.encode(), hashlib.sha256).hexdigest()[:32]}"
+        status, headers, _ = fetch(url, PHONE_CFG, IP330 | digest_header("prov", password, "autoprov", old, PHONE_CFG))
+        assert status == 401 and challenges(headers)["digest"].get("stale") == "true"
+        fresh = challenges(headers)["digest"]["nonce"]
+        auth = digest_header("prov", password, "autoprov", fresh, PHONE_CFG)
+        assert fetch(url, PHONE_CFG, IP330 | auth)[0] == 200
+        # A nonce the server never signed is refused, not stale.
+        forged = digest_header("prov", password, "autoprov", f"{int(time.time())}.{'0' * 32}", PHONE_CFG)
+        status, headers, _ = fetch(url, PHONE_CFG, IP330 | forged)
+        assert status == 401 and challenges(headers)["digest"].get("stale") is None
+
+
+def test_credentials_commands(tmp_path, site, phones):
+    config = write_config(tmp_path / "autoprov.toml", site.settings, free_port())
+    config.write_text(config.read_text() + '[access]\ncredentials = "phone"\n', encoding="utf-8")
+    with site.db.atomic():
+        credentials.phone_login(POLYCOM, "autoprov", 60)
+    shown = cli("credentials", "show", config=config).stdout
+    assert f"{POLYCOM}: user {POLYCOM} password ***; rotated" in shown and "not yet authenticated" in shown
+    password = AccessCredential.get(AccessCredential.owner == POLYCOM).password
+    assert password not in shown and password in cli("credentials", "show", POLYCOM, "--reveal", config=config).stdout
+    out = cli("credentials", "rotate", "--all", config=config).stdout
+    assert f"rotated 1 phone login(s): {POLYCOM}; the old passwords stay valid 604800 s" in out
+    assert "previous password valid until" in cli("credentials", "show", config=config).stdout
+    assert cli("credentials", "rotate", "0004f2000000", config=config, check=False).returncode == 1
+    assert cli("credentials", "rotate", config=config, check=False).returncode == 2
+    for bad in ("a\nb", " lead", ""):
+        refused = cli("credentials", "site", "set", "--password", bad, config=config, check=False)
+        assert refused.returncode == 1 and "the password" in refused.stderr, bad
+    refused = cli("credentials", "site", "set", "--user", "a:b", config=config, check=False)
+    assert refused.returncode == 1 and "colon" in refused.stderr
+    assert not AccessCredential.select().where(AccessCredential.owner == credentials.SITE).exists()

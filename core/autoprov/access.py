@@ -264,7 +264,8 @@ class AccessPolicy:
             else:
                 return False
             if hmac.compare_digest(expected.encode(), response.encode()):
-                return which if self._nonce_fresh(nonce) else "stale"
+                state = self._nonce_state(nonce)
+                return which if state == "fresh" else "stale" if state == "expired" else False
         return False
 
     def challenges(self, stale: bool = False) -> tuple[tuple[str, str], ...]:
@@ -291,12 +292,14 @@ class AccessPolicy:
         stamp = str(int(time.time()))
         return f"{stamp}.{hmac.new(self.nonce_key, stamp.encode(), hashlib.sha256).hexdigest()[:32]}"
 
-    def _nonce_fresh(self, nonce: str) -> bool:
+    def _nonce_state(self, nonce: str) -> str:
+        """"fresh", "expired" (signed by a server of this site, too old: the client is told stale=true) or
+        "forged"."""
         stamp, _, mac = nonce.partition(".")
         good = hmac.new(self.nonce_key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
         if not stamp.isdigit() or not hmac.compare_digest(good.encode(), mac.encode()):
-            return False
-        return 0 <= time.time() - int(stamp) < NONCE_LIFETIME
+            return "forged"
+        return "fresh" if 0 <= time.time() - int(stamp) < NONCE_LIFETIME else "expired"
 
 
 def _md5(text: str) -> str:
