@@ -265,7 +265,7 @@ def test_admin_ui_in_chromium(server, site, tmp_path, browser, capsys):
         assert not Extension.select().where(Extension.user_id.in_(["3001", "3002"])).exists()
         assert not Phone.select().where(Phone.mac == "0004f2abcd10").exists()
     ui.fill("text", bad.replace("nokia_3310", "polycom_ip331"))  # the pasted text, corrected on the job's page
-    ui.click_text("Check again")
+    ui.click_text("Check this text")
     ui.wait(lambda: "Every row is good: 2 row(s)." in ui.text())
     ui.click_text("Import 2 row(s)")
     ui.wait(lambda: "Imported 2 extension(s), 2 phone(s)" in ui.text())  # the job's page, updated by its script

@@ -31,7 +31,7 @@ ${j.busy_note(busy)}
 <h2 id="h-progress">Progress</h2>
 % if job.is_running:
 <p id="import-state" role="status">${verb} every row… This page updates itself; you may leave it and come back.</p>
-<p><label for="import-progress" id="import-count">${'{:,}'.format(done)} of ${'{:,}'.format(total) if total is not None else '…'} rows checked</label>
+<p class="progress"><label for="import-progress" id="import-count">${'{:,}'.format(done)} of ${'{:,}'.format(total) if total is not None else '…'} rows checked</label>
 <progress id="import-progress" max="${total or 1}" value="${min(done, total or 0)}"></progress>
 <span id="import-errors-count">${'{:,}'.format(job.error_count)} error(s) so far</span></p>
 <p><a href="${ui.url_for('import_job', job=job.id)}">Check again</a></p>
@@ -77,7 +77,7 @@ ${'{:,}'.format(job.error_count)} error(s) in ${'{:,}'.format(total or 0)} row(s
   ${f.csrf()}
   <div class="field"><label for="f-text">The pasted text, to correct and check again</label>
   <textarea id="f-text" name="text" rows="6" spellcheck="false">${pasted_text}</textarea></div>
-  <button type="submit" name="action" value="check">Check again</button>
+  <button type="submit" name="action" value="check">Check this text</button>
 </form>
 </section>
 % endif
