@@ -103,8 +103,17 @@ class UI:
         self.wait(lambda: _stale(element))
 
     def wait(self, condition: Callable[[], bool], timeout: float = 15) -> None:
+        """Poll ``condition`` until it holds; a page that reloads itself meanwhile (an import's) counts as not yet."""
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+        def holds() -> bool:
+            try:
+                return condition()
+            except (StaleElementReferenceException, NoSuchElementException):
+                return False
+
         deadline = time.monotonic() + timeout
-        while not condition():
+        while not holds():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out on {self.d.current_url}: {self.text()[:2000]}")
             time.sleep(0.05)

@@ -601,7 +601,9 @@ def _preview(text: str, name: str) -> list[list[str]]:
 
 def import_status(ui: AdminRequest, job: int) -> Response:
     """The job's progress as JSON, for the page's script; ``?after=ID``: the errors found since that one."""
-    row = _get_job(job)
+    # Polled every second: without the file's text, which may be megabytes.
+    counts = [f for f in ImportJob._meta.sorted_fields if f is not ImportJob.text]
+    row = _found(ImportJob.select(*counts).where(ImportJob.id == job).first())
     errors = import_jobs.errors_of(row.id, after=max(_int(ui.args("after"), 0), 0), limit=STATUS_ERRORS)
     body = {
         "id": row.id, "state": row.state, "running": row.is_running, "rows_total": row.rows_total,
