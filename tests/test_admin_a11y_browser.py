@@ -4,6 +4,7 @@ widths, and every stored value (``<script>``, quotes, ``&``, newlines, non-ASCII
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from autoprov.agi.tables import CallerName, Route
 from autoprov.phonefiles import storedfiles
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
-from autoprov.provisioning.import_jobs import ImportJob
+from autoprov.provisioning.import_jobs import ImportJob, ImportJobError
 from autoprov.tables import Sighting
 from tests import test_admin_ui_browser as chromium
 from tests.phones import headers
@@ -35,6 +36,7 @@ def _hostile_data(site, server: str) -> dict[str, int]:
         admin.add_phone(site, MAC, "polycom_ip330", ["2001"], None, TEXT)
         storedfiles.store(site.db, MAC, storedfiles.OVERRIDES, "phone.cfg", TEXT.encode() + b"\n", "phone")
         storedfiles.store(site.db, MAC, storedfiles.OVERRIDES, "phone.cfg", NAME.encode() + b"\n", "phone")
+        storedfiles.store(site.db, MAC, storedfiles.CONTACTS, "directory.xml", TEXT.encode() + b"\n", "phone")
         CallerName.create(number="5551234567", name=NAME)
         AuditEntry.create(username="admin", action="caller name set", target="5551234567", details=TEXT)
         route = Route.create(pattern="_555XXXX", priority=100, dest_type="extension", destination="2001",
@@ -42,6 +44,9 @@ def _hostile_data(site, server: str) -> dict[str, int]:
         job = ImportJob.create(username="admin", source=NAME, text="extension,first_name\n" + "3001,\"" +
                                TEXT.replace('"', '""') + "\"\n", state="checked", rows_total=1, rows_checked=1,
                                error_count=0)
+        running = ImportJob.create(username="admin", source=NAME, text="extension\n", state="checking", running=1,
+                                   rows_total=9, rows_checked=3, error_count=1)
+        ImportJobError.create(job=running, line=2, message=TEXT)
     # What phones send: a log with hostile lines, a request from an unknown phone with a hostile User-Agent.
     line = f"1015120000|sip  |0|00|{NAME} & more\n".encode()
     r = requests.put(server + log_path(MAC), data=line, headers=headers("polycom_ip330"), timeout=30)
@@ -56,7 +61,7 @@ def _hostile_data(site, server: str) -> dict[str, int]:
                 break
         assert time.monotonic() < deadline, "the sighting was not written"
         time.sleep(0.05)
-    return {"route": route.id, "job": job.id}
+    return {"route": route.id, "job": job.id, "running": running.id}
 
 
 def _pages(ids: dict[str, int]) -> list[str]:
@@ -68,7 +73,8 @@ def _pages(ids: dict[str, int]) -> list[str]:
             "/admin/fleet", "/admin/import", f"/admin/import/{ids['job']}", "/admin/caller-names",
             "/admin/caller-names/5551234567", "/admin/routes", "/admin/routes?number=%3Cscript%3E",
             "/admin/routes/new", f"/admin/routes/{ids['route']}", "/admin/audit", "/admin/audit?q=%3Cscript%3E",
-            "/admin/no-such-page"]
+            f"/admin/import/{ids['running']}", "/admin/no-such-page", "/admin/phones/%3Cscript%3E%22",
+            "/admin/extensions/%3Cscript%3E%22'%26", "/admin/login?next=%22%3E%3Cscript%3Ealert(1)%3C/script%3E"]
 
 
 def _tab_walk(ui: UI, stops: int = 25) -> list[str]:
@@ -101,7 +107,7 @@ def test_every_admin_page_is_accessible_and_shows_hostile_input_as_text(server, 
         for size, (width, height) in SIZES.items():
             browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
-            if path == "/admin/login":
+            if path.startswith("/admin/login"):
                 browser.delete_all_cookies()
             ui.go(path)
             found = browser.execute_script(AUDIT) + _tab_walk(ui)
@@ -111,10 +117,24 @@ def test_every_admin_page_is_accessible_and_shows_hostile_input_as_text(server, 
             ui.no_injected_script()
             if found:
                 problems[f"{path} ({size})"] = found
-            if path == "/admin/login":
+            if path.startswith("/admin/login"):
                 _login(ui)
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert not problems, "\n".join(f"{page}:\n  " + "\n  ".join(p) for page, p in problems.items())
+
+    # The checks find what they look for: faint text, a field without a label, focus that goes back up.
+    ui.go("/admin/phones")
+    browser.execute_script("""
+        var main = document.querySelector("main");
+        var faint = document.createElement("p"); faint.textContent = "faint"; faint.style.color = "#aaa";
+        var field = document.createElement("input"); field.name = "x";
+        var up = document.createElement("a"); up.href = "#"; up.textContent = "up";
+        up.style.position = "absolute"; up.style.top = "0";
+        main.append(faint, field, up);""")  # CSSOM, as the page's CSP forbids inline style attributes
+    found = "\n".join(browser.execute_script(AUDIT))
+    assert re.search(r"contrast 2\.\d+ < 4\.5: <p style=\"color: rgb\(170, 170, 170\);\">faint</p>", found), found
+    assert 'form field without a label: <input name="x">' in found, found
+    assert "focus goes back up the page" in found and ">up</a>" in found, found
 
     # The stored values show as the text they are, and a form gives back exactly what was stored.
     shown = {"/admin/extensions": NAME, f"/admin/phones/{MAC}": NAME + " & more",
