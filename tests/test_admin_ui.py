@@ -3,6 +3,7 @@ refuses, what it records. The browser walk-through is in test_admin_ui_browser.p
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import time
@@ -501,3 +502,18 @@ def test_drift_says_whether_the_phone_has_the_config_it_would_get_now(site, ui, 
     assert re.search(r'Config drifted</h2>\s*<p class="stat">1</p>', fleet)
     assert client.get(f"/prov/polycom_ip330/{MAC}-phone.cfg", headers=headers("polycom_ip330")).status_code == 200
     assert "up to date</span>" in ui.get(f"/admin/phones/{MAC}").text
+
+
+def test_import_of_a_file_with_a_hostile_name_shows_it_as_text(site, ui):
+    # (Browsers send a quote or a newline of a file's name as %22 and %0A; Werkzeug's test client does not.)
+    name = "fleet <script>alert('x')</script> & Zoë 東京.csv"
+    body = "extension,secret,first_name\n3001,pw-3001-a,\"<b>Ann</b> & O'Neil\nZoë\"\n".encode()
+    ui.get("/admin/import")
+    upload = {"file": (io.BytesIO(body), name), "action": "check", "csrf": ui.token}
+    status, page = import_finished(ui, ui.client.post("/admin/import", data=upload, content_type="multipart/form-data"))
+    assert status["state"] == "checked" and status["error_count"] == 0
+    assert "<script>" not in page.text and "<b>Ann" not in page.text
+    assert "fleet &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Zoë 東京.csv" in page.text  # on one line
+    assert "&lt;b&gt;Ann&lt;/b&gt; &amp; O&#39;Neil\nZoë" in page.text  # the cell as it is, newline and all
+    listing = ui.get("/admin/import").text
+    assert "fleet &lt;script&gt;" in listing and "<script>alert" not in listing
