@@ -33,7 +33,7 @@ browser = chromium.browser  # the module's headless Chromium fixture
 def _hostile_data(site, server: str) -> dict[str, int]:
     with site.db.connection_context():
         admin.add_extension(ExtensionData("2001", "pw-2001-secret", NAME, NAME, "2001"))
-        admin.add_phone(site, MAC, "polycom_ip330", ["2001"], None, TEXT)
+        admin.add_phone(site, MAC, "polycom_ip330", ["2001"], None, "\n" + TEXT)  # a leading newline too
         storedfiles.store(site.db, MAC, storedfiles.OVERRIDES, "phone.cfg", TEXT.encode() + b"\n", "phone")
         storedfiles.store(site.db, MAC, storedfiles.OVERRIDES, "phone.cfg", NAME.encode() + b"\n", "phone")
         storedfiles.store(site.db, MAC, storedfiles.CONTACTS, "directory.xml", TEXT.encode() + b"\n", "phone")
@@ -144,12 +144,31 @@ def test_every_admin_page_is_accessible_and_shows_hostile_input_as_text(server, 
         ui.go(path)
         assert text in ui.text(), path
     ui.go(f"/admin/phones/{MAC}")
-    assert ui.find("textarea[name='notes']").get_attribute("value") == TEXT  # newlines and all
+    assert ui.find("textarea[name='notes']").get_attribute("value") == "\n" + TEXT  # newlines and all
     assert "second line <b>bold</b> & done" in ui.text()  # the overrides' history
     ui.go("/admin/extensions/2001")
     assert ui.find("[name='first_name']").get_attribute("value") == NAME
     ui.go(f"/admin/import/{ids['job']}")
     assert TEXT.replace("\n", " ") in " ".join(ui.find("#preview-table").text.split("\n"))
+    # A form shown again with errors puts the focus on its first field in error, tied to its message.
+    ui.go("/admin/phones/new")
+    ui.fill("mac", "0004f2aabb09")
+    ui.choose("model", "polycom_ip330")
+    ui.fill("line1", "9999")
+    ui.click_text("Add phone")
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("name") == "line1", focused.get_attribute("outerHTML")
+    assert "no extension 9999" in ui.error_next_to("line1")
+    ui.go(f"/admin/phones/{MAC}")
+    assert ui.find("textarea[name='notes']").get_attribute("value") == "\n" + TEXT  # not the MAC: no error, no focus
+    ui.go("/admin/routes/new")
+    ui.fill("pattern", "_555XXXX")
+    ui.fill("destination", "2001")
+    ui.fill("priority", "high")
+    ui.click_text("Save")
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("name") == "priority", focused.get_attribute("outerHTML")
+
     # A refused value comes back in its field, and its message shows it as text.
     ui.go("/admin/extensions/new")
     ui.fill("user_id", NAME)

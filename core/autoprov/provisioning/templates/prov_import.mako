@@ -24,7 +24,8 @@ a large file is checked in the background while its page shows how far it got.</
 <form method="post" action="${ui.url_for('import')}" enctype="multipart/form-data" data-busy="Uploading…">
   ${f.csrf()}
   <div class="field"><label for="f-file">CSV file</label><input id="f-file" name="file" type="file" accept=".csv,text/csv"></div>
-  <div class="field"><label for="f-text">…or paste it</label><textarea id="f-text" name="text" rows="6" spellcheck="false">${text}</textarea></div>
+  <div class="field"><label for="f-text">…or paste it</label><textarea id="f-text" name="text" rows="6" spellcheck="false">
+${text}</textarea></div>
   <div class="actions">
     <button type="submit" name="action" value="check" class="primary">Check</button>
   </div>

@@ -76,7 +76,8 @@ ${'{:,}'.format(job.error_count)} error(s) in ${'{:,}'.format(total or 0)} row(s
 <form method="post" action="${ui.url_for('import')}" enctype="multipart/form-data">
   ${f.csrf()}
   <div class="field"><label for="f-text">The pasted text, to correct and check again</label>
-  <textarea id="f-text" name="text" rows="6" spellcheck="false">${pasted_text}</textarea></div>
+  <textarea id="f-text" name="text" rows="6" spellcheck="false">
+${pasted_text}</textarea></div>
   <button type="submit" name="action" value="check">Check this text</button>
 </form>
 </section>
