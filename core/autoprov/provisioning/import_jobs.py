@@ -229,19 +229,18 @@ def _run(site: Site, job: ImportJob) -> None:
         return
     progress.finish([], state="importing")
     try:
-        with site.db.atomic():
+        with site.db.atomic():  # the rows, the audit entry and the job's outcome: all, or none of them
             result = plan.write(site.db)
             summary = (f"{result.extensions} extension(s), {result.phones} phone(s), {result.lines} line(s) "
                        f"from {progress.checked - 1} row(s)")
             # Not the file itself: it may hold SIP passwords.
             AuditEntry.create(username=job.username, ip=job.ip, action="csv import", target="",
                               details=f"{summary}; {name}; file sha256 {_sha256(text)}")
+            ImportJob.update(state="imported", running=None, text="", updated=utcnow(),
+                             result=f"Imported {result.extensions} extension(s), {result.phones} phone(s) and "
+                                    f"{result.lines} line(s).").where(ImportJob.id == job.id).execute()
     except csv_import.ImportFailed as exc:
         progress.finish(exc.errors, state="failed", running=None)
-        return
-    ImportJob.update(state="imported", running=None, text="", updated=utcnow(),
-                     result=f"Imported {result.extensions} extension(s), {result.phones} phone(s) and "
-                            f"{result.lines} line(s).").where(ImportJob.id == job.id).execute()
 
 
 def _sha256(text: str) -> str:
