@@ -84,6 +84,15 @@ function opacity(el) {
   for (var e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
   return o;
 }
+// For the test's Tab walk: the contrast of the focused control's ring with what surrounds it (WCAG 1.4.11: 3:1).
+window.autoprovRingContrast = function (el) {
+  var style = getComputedStyle(el);
+  var ring = rgba(style.outlineColor);
+  var around = background(el.parentElement || el);
+  var shown = [0, 1, 2].map(function (k) { return ring[k] * ring[3] + around[k] * (1 - ring[3]); });
+  var l1 = luminance(shown), l2 = luminance(around);
+  return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+};
 var checked = 0;
 document.querySelectorAll("body *").forEach(function (el) {
   var own = Array.prototype.some.call(el.childNodes, function (n) { return n.nodeType === 3 && n.textContent.trim(); });

@@ -78,7 +78,8 @@ def _pages(ids: dict[str, int]) -> list[str]:
 
 
 def _tab_walk(ui: UI, stops: int = 25) -> list[str]:
-    """Press Tab from the top: each stop must show a focus ring. Returns problems."""
+    """Press Tab from the top: each stop must show a focus ring that stands out from what surrounds it (after
+    AUDIT ran on the page). Returns problems."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
 
@@ -88,11 +89,13 @@ def _tab_walk(ui: UI, stops: int = 25) -> list[str]:
         ActionChains(ui.d).send_keys(Keys.TAB).perform()
         ring = ui.d.execute_script(
             "var e = document.activeElement, s = getComputedStyle(e); return e === document.body ? 'body' :"
-            " [s.outlineStyle, s.outlineWidth, s.boxShadow, e.outerHTML.slice(0, 100)]")
+            " [s.outlineStyle, s.outlineWidth, window.autoprovRingContrast(e), e.outerHTML.slice(0, 100)]")
         if ring == "body":
             break
         if ring[0] == "none" or ring[1] == "0px":
             problems.append(f"no focus ring on stop {i + 1}: {ring[3]}")
+        elif ring[2] < 3:
+            problems.append(f"focus ring contrast {ring[2]:.2f} < 3 on stop {i + 1}: {ring[3]}")
     return problems
 
 
