@@ -37,7 +37,13 @@ document.querySelectorAll("table").forEach(function (table) {
 document.querySelectorAll("[tabindex]").forEach(function (el) {
   if (el.tabIndex > 0) problems.push("positive tabindex: " + describe(el));
 });
-if (!document.querySelector("h1")) problems.push("no h1");
+if (document.querySelectorAll("h1").length !== 1) problems.push(document.querySelectorAll("h1").length + " h1");
+var level = 0;
+document.querySelectorAll("h1, h2, h3, h4, h5, h6").forEach(function (h) {
+  var next = Number(h.tagName[1]);
+  if (next > level + 1) problems.push("heading h" + next + " after h" + level + ": " + describe(h));
+  level = next;
+});
 if (!document.documentElement.lang) problems.push("no lang");
 
 // Focus: every control in the order Tab reaches it (the DOM's: no positive tabindex) must show a ring, and
