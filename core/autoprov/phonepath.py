@@ -6,7 +6,9 @@ applies the access rules to files holding secrets, and hands the request to the 
 file's role (``autoprov_file_handlers``). A name no rule claims is looked up in the model's firmware directory.
 
 Who may fetch a file holding secrets (a phone config with SIP passwords, a provisioning login, a user's
-contacts): clients in ``[http] secrets_allowed_from``. See README, "Security".
+contacts): clients in ``[http] secrets_allowed_from``. A client blocked for guessing MACs (``site.throttle``)
+gets 429 for every per-phone file. Secrets sent, refusals and blocks are in the audit trail (``site.audit``).
+See README, "Security".
 """
 
 from __future__ import annotations
@@ -71,7 +73,11 @@ def root_file(site: Site, request: Request, filename: str) -> Response:
     model = ua_model
     if model is None:
         mac = _mac_in(site, filename)
+        if mac and (wait := site.throttle.blocked(request.remote_addr)):
+            return throttled(site, request, mac, user_agent, wait)
         model = _stored_model(site, mac) if mac else None
+        if mac and model is None:
+            site.throttle.miss(request.remote_addr, mac)
     found = site.match(filename, ROOT, model) if model is not None else None
     if found is not None:
         _, rule, values = found
@@ -138,17 +144,43 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
         if rule.malformed:
             return plain(400, "000000000000 is the shared-defaults name, not a phone's MAC")
         return plain(404, "000000000000 is not a phone")
+    if served.mac is not None and (wait := site.throttle.blocked(request.remote_addr)):
+        return throttled(site, request, served.mac, served.user_agent, wait)
     if rule.secret and not site.settings.may_fetch_secrets(request.remote_addr):
         address = request.remote_addr
         served.sight(site, request, problem=f"refused {request.method} {request.path}: {address} may not fetch "
                                             f"secrets, since {address} is not in [http] secrets_allowed_from")
+        audit(site, request, served.mac, served.user_agent, 403, "refused",
+              "not in [http] secrets_allowed_from")
         return plain(403, "this address may not fetch or write files holding credentials or contacts "
                           "(see [http] secrets_allowed_from)")
     handler = site.file_handlers.get(rule.role)
     if handler is None:
         served.sight(site, request, problem=f"no installed plugin answers {rule.role!r} files ({rule.pattern})")
         return plain(404, f"nothing installed answers {rule.role} files")
-    return handler(site, request, served)
+    response = handler(site, request, served)
+    if rule.secret and response.status_code in (200, 206):  # a 304 sends no secret: see autoprov.audit
+        audit(site, request, served.mac, served.user_agent, response.status_code, "allowed",
+              "admitted by [http] secrets_allowed_from")
+    return response
+
+
+def audit(site: Site, request: Request, mac: str | None, user_agent: str, status: int, outcome: str,
+          reason: str) -> None:
+    """Record this request in the audit trail (buffered: the phone never waits for it)."""
+    site.audit.record(outcome, mac=mac or "", client=request.remote_addr, user_agent=user_agent,
+                      method=request.method, path=request.path, status=status, reason=reason)
+
+
+def throttled(site: Site, request: Request, mac: str, user_agent: str, wait: float) -> Response:
+    """429 for a client blocked for guessing MACs; one audit record per client per write interval."""
+    site.audit.record("throttled", mac=mac, client=request.remote_addr, user_agent=user_agent,
+                      method=request.method, path=request.path, status=429,
+                      reason="refused while blocked for asking for too many unknown MACs",
+                      merge=("throttled", request.remote_addr))
+    seconds = str(max(1, int(wait + 0.999)))
+    return plain(429, "too many unknown phones asked for from this address; try again later",
+                 **{"Retry-After": seconds})
 
 
 def _firmware(model: DeviceModel, request: Request, filename: str) -> Response:

@@ -25,6 +25,8 @@ ENTRY_POINT_GROUP = "autoprov"
 # Core modules implement hooks like any plugin; add a module here to plug it in.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.tables",
+    "autoprov.audit",
+    "autoprov.throttle",
     "autoprov.phonepath",
     "autoprov.provisioning.files",
     "autoprov.provisioning.cli",
@@ -41,6 +43,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.phonefiles.pages",
     "autoprov.agi.pages",
     "autoprov.zerotouch.cli",
+    "autoprov.security.cli",
+    "autoprov.security.pages",
 )
 
 
