@@ -21,7 +21,6 @@ Retention: ``[audit] keep_days`` and ``max_rows``, pruned by the writer and by `
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -79,6 +78,7 @@ class AuditTrail(BatchWriter):
     """Audit records waiting to be written (see the module docstring)."""
 
     what = "audit record"
+    prune_every = PRUNE_EVERY
 
     def __init__(self, db: peewee.Database, interval: float, limit: int, keep_days: int = 0,
                  max_rows: int = 0) -> None:
@@ -86,7 +86,6 @@ class AuditTrail(BatchWriter):
         self.keep_days = keep_days
         self.max_rows = max_rows
         self._pending: dict[tuple[object, ...], _Record] = {}
-        self._pruned_at = float("-inf")
 
     def record(self, outcome: str, *, mac: str = "", client: str | None = "", user_agent: str = "",
                method: str = "", path: str = "", status: int = 0, reason: str = "",
@@ -126,11 +125,8 @@ class AuditTrail(BatchWriter):
                 self._pending[("kept", id(r))] = r
             self.dropped += max(0, len(batch) - max(0, room))
 
-    def _tick(self) -> None:
-        now = time.monotonic()
-        if now - self._pruned_at >= PRUNE_EVERY:
-            self._pruned_at = now
-            prune(self.db, self.keep_days, self.max_rows)
+    def _prune(self) -> None:
+        prune(self.db, self.keep_days, self.max_rows)
 
 
 def prune(db: peewee.Database, keep_days: int, max_rows: int) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -31,6 +32,7 @@ class BatchWriter:
     """A buffer written by a background thread (see the module docstring)."""
 
     what = "record"  # for log lines: "3 record(s) dropped"
+    prune_every = 0.0  # seconds between two calls of ``_prune`` by the default ``_tick`` (0: never)
 
     def __init__(self, db: peewee.Database, interval: float, limit: int) -> None:
         self.db = db
@@ -41,6 +43,7 @@ class BatchWriter:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._pruned_at = float("-inf")
         # A weak reference: a Site that goes away takes its writer with it (after writing it).
         atexit.register(_close_at_exit, weakref.ref(self))
 
@@ -57,7 +60,15 @@ class BatchWriter:
         """The database is unavailable: put ``batch`` back, within the bound (called without the lock)."""
 
     def _tick(self) -> None:
-        """Periodic work on the writer thread after each flush (the database activated and connected)."""
+        """Periodic work on the writer thread after each flush (the database activated and connected): by
+        default, ``_prune`` every ``prune_every`` seconds."""
+        now = time.monotonic()
+        if self.prune_every and now - self._pruned_at >= self.prune_every:
+            self._pruned_at = now
+            self._prune()
+
+    def _prune(self) -> None:
+        """Bound the table this writer fills."""
 
     # --- the machinery -------------------------------------------------------------------------------------
     def _started(self) -> None:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import peewee
 
 from autoprov.batchwriter import BatchWriter, executemany
+from autoprov.logthrottle import log_throttled
 from autoprov.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ class SightingBuffer(BatchWriter):
     """Sightings waiting to be written (see the module docstring)."""
 
     what = "sighting"
+    prune_every = PRUNE_EVERY
 
     def __init__(self, db: peewee.Database, interval: float, limit: int, family_of: FamilyOf | None = None,
                  on_flag: OnFlag | None = None, keep_days: int = 0, max_rows: int = 0) -> None:
@@ -125,7 +126,6 @@ class SightingBuffer(BatchWriter):
         self.on_flag = on_flag
         self.keep_days = keep_days
         self.max_rows = max_rows
-        self._pruned_at = float("-inf")
 
     def record(
         self,
@@ -142,8 +142,9 @@ class SightingBuffer(BatchWriter):
         user_agent = storable(user_agent, USER_AGENT_LIMIT)
         now = utcnow()
         ip = _ip(ip)
-        if problem:
-            log.warning("phone %s (%s): %s", mac or "?", user_agent, problem)
+        if problem:  # one line per kind of problem a minute: a client guessing MACs makes one per request
+            log_throttled(log, logging.WARNING, ("problem", problem[:60]), "phone %s (%s): %s", mac or "?",
+                          user_agent, problem)
         with self._lock:
             found = self._pending.get((mac, user_agent))
             if found is None:
@@ -242,11 +243,8 @@ class SightingBuffer(BatchWriter):
                     if newer.etag is None:
                         newer.etag = p.etag
 
-    def _tick(self) -> None:
-        now = time.monotonic()
-        if now - self._pruned_at >= PRUNE_EVERY:
-            self._pruned_at = now
-            prune_sightings(self.db, self.keep_days, self.max_rows)
+    def _prune(self) -> None:
+        prune_sightings(self.db, self.keep_days, self.max_rows)
 
 
 def prune_sightings(db: peewee.Database, keep_days: int, max_rows: int) -> int:
