@@ -389,3 +389,16 @@ def test_the_admin_page_shows_the_audit_with_filters(site, client, phone):
     bad = ui.get("/admin/access-audit?mac=nonsense")
     assert bad.status_code == 400 and "Nothing recorded" in bad.text
     assert ui.get("/admin/access-audit?since=yesterday").status_code == 400
+
+
+def test_bad_settings_are_refused_by_name(tmp_path):
+    from autoprov.config import ConfigError, load_settings
+
+    for text, name in (("[throttle]\nexempt = [\"nonsense\"]\n", "throttle.exempt"),
+                       ("[throttle]\nwindow = 0\n", "throttle.window"),
+                       ("[audit]\nkeep_days = -1\n", "audit.keep_days"),
+                       ("[http]\nsightings_max_rows = -5\n", "http.sightings_max_rows")):
+        path = tmp_path / "bad.toml"
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=name.replace(".", r"\.")):
+            load_settings(path, environ={})

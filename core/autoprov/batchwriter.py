@@ -142,7 +142,13 @@ def executemany(db: peewee.Database, sql: str, rows: list[tuple[Any, ...]]) -> N
     with peewee.__exception_wrapper__:  # driver errors as peewee's (OperationalError: unavailable)
         cursor = db.cursor()
         try:
-            cursor.executemany(sql, rows)
+            if isinstance(db, peewee.PostgresqlDatabase):
+                # psycopg2's executemany is a round trip per row; this sends the rows in pages.
+                from psycopg2.extras import execute_batch
+
+                execute_batch(cursor, sql, rows, page_size=500)
+            else:
+                cursor.executemany(sql, rows)
         finally:
             cursor.close()
 
