@@ -21,13 +21,14 @@ Retention: ``[audit] keep_days`` and ``max_rows``, pruned by the writer and by `
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import peewee
 
 from autoprov import hookimpl
-from autoprov.batchwriter import BatchWriter, executemany
+from autoprov.batchwriter import BatchWriter, executemany, utc
 from autoprov.db import BaseModel
 from autoprov.schema import Migration, create_tables
 from autoprov.sightings import IP_LIMIT, PATH_LIMIT, USER_AGENT_LIMIT, storable
@@ -58,7 +59,7 @@ class AccessRecord(BaseModel):
 
 @dataclass
 class _Record:
-    at: dt.datetime
+    at: float  # time.time()
     mac: str
     client: str
     user_agent: str
@@ -93,7 +94,7 @@ class AuditTrail(BatchWriter):
         """Note one audited event. Records with the same ``merge`` key (by default: everything but the time)
         within one write interval are one row with a count; the last one's details are kept."""
         assert outcome in OUTCOMES, outcome
-        item = _Record(utcnow(), (mac or "")[:12], storable(client or "", IP_LIMIT),
+        item = _Record(time.time(), (mac or "")[:12], storable(client or "", IP_LIMIT),
                        storable(user_agent, USER_AGENT_LIMIT), method[:16], storable(path, PATH_LIMIT), status,
                        outcome, storable(reason, REASON_LIMIT))
         key = merge if merge is not None else (outcome, item.mac, item.client, item.user_agent, item.method,
@@ -115,7 +116,7 @@ class AuditTrail(BatchWriter):
         return batch
 
     def _write(self, batch: list[_Record]) -> None:
-        executemany(self.db, _INSERT, [(r.at, r.mac, r.client, r.user_agent, r.method, r.path, r.status, r.outcome,
+        executemany(self.db, _INSERT, [(utc(r.at), r.mac, r.client, r.user_agent, r.method, r.path, r.status, r.outcome,
                                         r.reason, r.count) for r in batch])
 
     def _keep(self, batch: list[_Record]) -> None:

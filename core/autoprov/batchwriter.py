@@ -14,6 +14,7 @@ interval's notes.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import logging
 import threading
 import time
@@ -129,6 +130,15 @@ class BatchWriter:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
         self.flush()
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def utc(timestamp: float) -> dt.datetime:
+    """A ``time.time()`` as the naive UTC datetime the tables hold. Requests note ``time.time()`` (a fraction of
+    a microsecond) and the writer converts: ``datetime.now(UTC)`` cost 6 us per request."""
+    return _EPOCH + dt.timedelta(seconds=timestamp)
 
 
 def executemany(db: peewee.Database, sql: str, rows: list[tuple[Any, ...]]) -> None:

@@ -21,12 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import peewee
 
-from autoprov.batchwriter import BatchWriter, executemany
+from autoprov.batchwriter import BatchWriter, executemany, utc
 from autoprov.logthrottle import log_throttled
 from autoprov.tables import utcnow
 
@@ -89,8 +90,8 @@ class _Pending:
     firmware: str | None
     ip: str | None
     path: str
-    first_seen: object
-    last_seen: object
+    first_seen: float  # time.time()
+    last_seen: float
     count: int
     problem: str | None  # None: leave the stored one
     etag: str | None  # the ETag of the phone config last served, for drift
@@ -140,7 +141,7 @@ class SightingBuffer(BatchWriter):
     ) -> None:
         """Note one request; ``problem`` None leaves the stored problem, "" clears it."""
         user_agent = storable(user_agent, USER_AGENT_LIMIT)
-        now = utcnow()
+        now = time.time()
         ip = _ip(ip)
         if problem:  # one line per kind of problem a minute: a client guessing MACs makes one per request
             log_throttled(log, logging.WARNING, ("problem", problem[:60]), "phone %s (%s): %s", mac or "?",
@@ -180,7 +181,8 @@ class SightingBuffer(BatchWriter):
         for (mac, user_agent), p in batch.items():
             flag = flags.get((mac, user_agent))
             rows.append((mac, user_agent, p.model, p.firmware, p.ip, p.ips[0] if p.ips else p.ip, p.path, p.problem,
-                         flag, p.first_seen, p.last_seen, p.count, p.etag, p.last_seen if p.etag else None,
+                         flag, utc(p.first_seen), utc(p.last_seen), p.count, p.etag,
+                         utc(p.last_seen) if p.etag else None,
                          p.problem is not None, flag is not None))
         executemany(self.db, _UPSERT, rows)
         if self.on_flag is not None:

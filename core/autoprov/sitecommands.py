@@ -92,6 +92,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     click.echo(f"autoprov serve: configuration {site.settings.source}; "
                f"database {describe_database(site.settings.database.url)}", err=True)
     click.echo(f"autoprov serve: {secrets_policy(http.secrets_allowed_from)}", err=True)
+    throttle = site.settings.throttle
+    click.echo("autoprov serve: " + (f"a client asking for more than {throttle.unknown_macs} unknown MACs within "
+                                     f"{throttle.window:g} s gets 429 for {throttle.block:g} s; see [throttle]"
+                                     if throttle.unknown_macs else "MAC guessing is not throttled ([throttle] "
+                                     "unknown_macs = 0)"), err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)
