@@ -276,6 +276,9 @@ def test_a_first_contact_from_afar_is_flagged_and_the_phone_row_keeps_its_first_
         assert fetch(port, PATH, FAR)[0] == 200
         poll(lambda: first_row().count > count, "the later far request was not written")
     assert {(r["client"], r["mac"]) for r in flagged} == {(FAR, MAC), (PHONE_ADDRESS, MAC)}
+    shown = cli("phone", "show", MAC, config=config).stdout
+    assert f"from {FAR} (first from {PHONE_ADDRESS})" in shown and "FLAGGED: first contact: requested from" in shown
+    assert "FLAGGED: first contact: User-Agent of another family" in cli("sightings", config=config).stdout
     assert len(audit_lines(config, "--outcome", "flagged")) == 2
 
 
@@ -389,6 +392,12 @@ def test_the_admin_page_shows_the_audit_with_filters(site, client, phone):
     bad = ui.get("/admin/access-audit?mac=nonsense")
     assert bad.status_code == 400 and "Nothing recorded" in bad.text
     assert ui.get("/admin/access-audit?since=yesterday").status_code == 400
+    # A first contact from afar shows on the phone's page.
+    assert client.get(PATH, headers=IP330, environ_base={"REMOTE_ADDR": "192.168.7.7"}).status_code == 200
+    phone_page = ui.get(f"/admin/phones/{MAC}").text
+    assert "Flagged" in phone_page and "requested from 192.168.7.7" in phone_page
+    site.audit.flush()
+    assert "192.168.7.7" in ui.get("/admin/access-audit?outcome=flagged").text
 
 
 def test_bad_settings_are_refused_by_name(tmp_path):
