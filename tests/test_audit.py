@@ -411,3 +411,31 @@ def test_bad_settings_are_refused_by_name(tmp_path):
         path.write_text(text)
         with pytest.raises(ConfigError, match=name.replace(".", r"\.")):
             load_settings(path, environ={})
+
+
+def test_with_the_database_gone_the_throttle_still_blocks_and_the_audit_waits(site, phone, tmp_path):
+    """The block is in memory first; records and counts are kept, bounded, until the database is back."""
+    if not site.settings.database.url.startswith("sqlite"):
+        pytest.skip("SQLite: the file is moved away")
+    from autoprov.web import create_app
+
+    site.settings.throttle.unknown_macs = 2
+    site.settings.throttle.share_interval = site.settings.audit.flush_interval = 3600
+    client = LoopbackClient(create_app(site))
+    assert [client.get(p, headers=IP330).status_code for p in guesses(3)] == [404] * 3
+    path = Path(site.settings.database.url.removeprefix("sqlite:///"))
+    site.db.close()
+    path.rename(path.with_suffix(".away"))
+    path.mkdir()
+    try:
+        r = client.get(PATH, headers=IP330)
+        assert (r.status_code, r.headers.get("Retry-After")) == (429, "600")  # no database needed to refuse
+        assert site.audit.flush() == 0 and site.throttle.flush() == 0  # unavailable: kept for later
+    finally:
+        path.rmdir()
+        path.with_suffix(".away").rename(path)
+    assert site.throttle.flush() == 4  # three misses and the block
+    assert site.audit.flush() == 2  # the block, and the 429
+    with site.db.connection_context():
+        assert [(r.outcome, r.status) for r in AccessRecord.select().order_by(AccessRecord.id)] == [
+            ("throttled", 429), ("throttled", 429)]
