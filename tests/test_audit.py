@@ -113,14 +113,18 @@ def test_guessing_300_macs_is_throttled_and_the_real_phone_still_boots(tmp_path,
         # Blocked for every per-phone file, the real phone's too: a block must not tell which MACs exist.
         status, _, body = fetch(port, PATH, ATTACKER)
         assert status == 429 and b"pw-1" not in body
-        # The real phone, at another address, boots: its config, with its password.
-        status, _, body = fetch(port, PATH, PHONE_ADDRESS)
-        assert status == 200 and password(body) == "pw-1"
-        # Files that are no one's secret are still served to the blocked client.
-        assert fetch(port, f"/prov/{MODEL}/sip.cfg", ATTACKER)[0] != 429
+        # The real phone, at another address, boots: its own master name (404: it falls back), the shared
+        # master, its config with its password, the site's config.
+        boot = [fetch(port, f"/prov/{MODEL}/{name}", PHONE_ADDRESS)
+                for name in (f"{MAC}.cfg", "000000000000.cfg", f"{MAC}-phone.cfg", "site.cfg")]
+        assert [status for status, _, _ in boot] == [404, 200, 200, 200]
+        assert password(boot[2][2]) == "pw-1"
+        # Shared files hold no one's secret: still served to the blocked client.
+        assert fetch(port, f"/prov/{MODEL}/site.cfg", ATTACKER)[0] == 200
+        assert fetch(port, f"/prov/{MODEL}/{MAC}.cfg", ATTACKER)[0] == 429
 
         # Every 429 is in the audit (one record per client per write, with a count), and so is the block.
-        refused = statuses.count(429) + 1
+        refused = statuses.count(429) + 2  # and the real phone's two per-phone names
 
         def all_written() -> list[dict[str, Any]] | None:
             rows = audit_lines(config, "--outcome", "throttled")
