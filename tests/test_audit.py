@@ -124,7 +124,7 @@ def test_guessing_300_macs_is_throttled_and_the_real_phone_still_boots(tmp_path,
         assert fetch(port, f"/prov/{MODEL}/{MAC}.cfg", ATTACKER)[0] == 429
 
         # Every 429 is in the audit (one record per client per write, with a count), and so is the block.
-        refused = statuses.count(429) + 2  # and the real phone's two per-phone names
+        refused = statuses.count(429) + 2  # and the guesser's two for the real phone's names
 
         def all_written() -> list[dict[str, Any]] | None:
             rows = audit_lines(config, "--outcome", "throttled")
