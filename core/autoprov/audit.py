@@ -4,9 +4,10 @@ throttled for guessing MACs, every phone flagged on a first contact from afar.
 What is recorded (``AccessRecord``): when, which phone (MAC, "" when the request named none), from where
 (the client address), the User-Agent, the file, the HTTP status, the outcome and why:
 
-- ``allowed``: a file holding secrets (``FileRule.secret``) was sent, 200 or 206. A 304 sends no secret (the
-  phone already holds the file) and is not recorded: a fleet polling every few minutes would otherwise fill
-  the trail with nothing new; the sighting's "last seen" says when it last asked.
+- ``allowed``: a file holding secrets (``FileRule.secret``) was sent, 200 or 206, or written (a PUT of the
+  phone's overrides or contacts, 200). A 304 sends no secret (the phone already holds the file) and is not
+  recorded: a fleet polling every few minutes would otherwise fill the trail with nothing new; the
+  sighting's "last seen" says when it last asked.
 - ``refused``: 401 or 403, a client the access rules do not admit.
 - ``throttled``: 429, a client blocked for asking for too many unknown MACs (``autoprov.throttle``); its
   block is one record, and the requests refused while blocked are counted in one record per client per write.
