@@ -443,3 +443,16 @@ def test_with_the_database_gone_the_throttle_still_blocks_and_the_audit_waits(si
     with site.db.connection_context():
         assert [(r.outcome, r.status) for r in AccessRecord.select().order_by(AccessRecord.id)] == [
             ("throttled", 429), ("throttled", 429)]
+
+
+def test_an_admitted_write_of_overrides_is_recorded_and_a_refused_one_too(site, client, phone):
+    override = f"/prov/{MODEL}/overrides/{MAC}-phone.cfg"
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n<PHONE_CONFIG><OVERRIDES up.x="1"/></PHONE_CONFIG>'
+    assert client.put(override, data=body, headers=IP330).status_code == 200
+    refused = client.put(override, data=body, headers=IP330, environ_base={"REMOTE_ADDR": "198.51.100.4"})
+    assert refused.status_code == 403
+    site.audit.flush()
+    with site.db.connection_context():
+        rows = [(r.outcome, r.method, r.status, r.client, r.path)
+                for r in AccessRecord.select().order_by(AccessRecord.id)]
+    assert rows == [("allowed", "PUT", 200, "127.0.0.1", override), ("refused", "PUT", 403, "198.51.100.4", override)]
