@@ -24,11 +24,13 @@ from autoprov.devices import DeviceModel, FileRule, Identity
 from autoprov.plugins import PluginManager, build_plugin_manager
 from autoprov.revision import ChangeWatch, RenderCache
 from autoprov.schema import LOCK_WAIT, Migration, is_locked_out, migrate
-from autoprov.sightings import SightingBuffer
+from autoprov.sightings import SightingBuffer, user_agent_family
 
 if TYPE_CHECKING:
     from autoprov.access import AccessPolicy
+    from autoprov.audit import AuditTrail
     from autoprov.phonepath import FileHandler
+    from autoprov.throttle import MacThrottle
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +271,36 @@ class Site:
     @cached_property
     def sightings(self) -> SightingBuffer:
         http = self.settings.http
-        return SightingBuffer(self.db, http.sighting_flush_interval, http.sighting_buffer_limit)
+        return SightingBuffer(self.db, http.sighting_flush_interval, http.sighting_buffer_limit,
+                              family_of=self._family, on_flag=self._flagged, keep_days=http.sightings_keep_days,
+                              max_rows=http.sightings_max_rows)
+
+    def _family(self, model: str | None, user_agent: str) -> str:
+        found = self.models.get(model) if model else None
+        return user_agent_family(found.vendor if found is not None else None, user_agent)
+
+    def _flagged(self, mac: str, user_agent: str, address: str | None, why: str) -> None:
+        self.audit.record("flagged", mac=mac, client=address, user_agent=user_agent, reason=why)
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        """The audit trail of secrets served and requests refused (``autoprov.audit``), buffered."""
+        from autoprov.audit import AuditTrail
+
+        a = self.settings.audit
+        return AuditTrail(self.db, a.flush_interval, a.buffer_limit, a.keep_days, a.max_rows)
+
+    @cached_property
+    def throttle(self) -> MacThrottle:
+        """Clients guessing MACs (``autoprov.throttle``): ``miss(client, mac)``, ``blocked(client)``."""
+        from autoprov.throttle import MacThrottle
+
+        def blocked(client: str, seconds: float, misses: int) -> None:
+            self.audit.record("throttled", client=client, status=429,
+                              reason=f"blocked for {seconds:.0f} s: {misses} unknown MACs asked for within "
+                                     f"{self.settings.throttle.window:g} s")
+
+        return MacThrottle(self.db, self.settings.throttle, on_block=blocked)
 
     def migrations(self) -> list[Migration]:
         return [m for m in self.plugins.results("autoprov_migrations") if isinstance(m, Migration)]
@@ -287,9 +318,10 @@ class Site:
                 time.sleep(0.1)
 
     def close(self) -> None:
-        """Write pending sightings and close this thread's connection."""
-        if "sightings" in self.__dict__:
-            self.sightings.close()
+        """Write pending sightings, audit records and throttle counts; close this thread's connection."""
+        for writer in ("sightings", "throttle", "audit"):  # sightings and blocks add to the audit
+            if writer in self.__dict__:
+                self.__dict__[writer].close()
         if not self.db.is_closed():
             self.db.close()
 

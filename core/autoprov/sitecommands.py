@@ -94,6 +94,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                f"database {describe_database(site.settings.database.url)}", err=True)
     for line in access_policy(site.settings):
         click.echo(f"autoprov serve: access: {line}", err=True)
+    throttle = site.settings.throttle
+    click.echo("autoprov serve: " + (f"a client asking for more than {throttle.unknown_macs} unknown MACs within "
+                                     f"{throttle.window:g} s gets 429 for {throttle.block:g} s; see [throttle]"
+                                     if throttle.unknown_macs else "MAC guessing is not throttled ([throttle] "
+                                     "unknown_macs = 0)"), err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)

@@ -66,7 +66,9 @@ class Sighting(BaseModel):
     user_agent = peewee.CharField(max_length=255)
     model = peewee.CharField(max_length=100, null=True)  # what the User-Agent says, if a plugin knows it
     firmware = peewee.CharField(max_length=64, null=True)
-    ip = peewee.CharField(max_length=45, null=True)
+    ip = peewee.CharField(max_length=45, null=True)  # the latest request's
+    first_ip = peewee.CharField(max_length=45, null=True)  # the first request's: later ones never change it
+    flag = peewee.TextField(default="")  # first contact from a far network or another User-Agent family
     last_path = peewee.CharField(max_length=255, default="")
     problem = peewee.TextField(default="")  # e.g. a model mismatch, for the admin to see
     first_seen = peewee.DateTimeField(default=utcnow)
@@ -86,6 +88,12 @@ def _change_counter(db: peewee.Database, migrator: SchemaMigrator) -> None:
     add_column(db, migrator, Sighting.etag_since)
 
 
+def _first_contact(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    add_column(db, migrator, Sighting.first_ip)
+    add_column(db, migrator, Sighting.flag)
+    Sighting.update(first_ip=Sighting.ip).where(Sighting.first_ip.is_null()).execute()
+
+
 @hookimpl
 def autoprov_migrations() -> list[Migration]:
     return [
@@ -94,4 +102,6 @@ def autoprov_migrations() -> list[Migration]:
         ),
         Migration("core", 2, "a change counter for cached renders; the ETag each phone last fetched",
                   _change_counter),
+        Migration("core", 3, "sightings keep their first address and flag a first contact from afar",
+                  _first_contact),
     ]
