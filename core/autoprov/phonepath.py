@@ -6,7 +6,8 @@ applies the access rules to files holding secrets, and hands the request to the 
 file's role (``autoprov_file_handlers``). A name no rule claims is looked up in the model's firmware directory.
 
 Who may fetch a file holding secrets (a phone config with SIP passwords, a provisioning login, a user's
-contacts): clients in ``[http] secrets_allowed_from``. See README, "Security".
+contacts): clients in ``[http] secrets_allowed_from``, or a phone's verified client certificate for its own files
+(autoprov.clientcert). See README, "Security".
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import peewee
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
+from autoprov.clientcert import certificate_check
 from autoprov.db import is_unavailable
 from autoprov.devices import MODEL, ROOT, DeviceModel, FileRule, Identity
 from autoprov.firmware import resolve, serve
@@ -138,7 +140,12 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
         if rule.malformed:
             return plain(400, "000000000000 is the shared-defaults name, not a phone's MAC")
         return plain(404, "000000000000 is not a phone")
-    if rule.secret and not site.settings.may_fetch_secrets(request.remote_addr):
+    # Mutual TLS (autoprov.clientcert): a verified device certificate binds the client to its phone's files.
+    verdict = certificate_check(site, request, served, lambda mac: _stored_model(site, mac) is not None)
+    if verdict is not None and not verdict.allowed:
+        served.sight(site, request, problem=verdict.reason)
+        return plain(verdict.status, verdict.reason)
+    if rule.secret and verdict is None and not site.settings.may_fetch_secrets(request.remote_addr):
         address = request.remote_addr
         served.sight(site, request, problem=f"refused {request.method} {request.path}: {address} may not fetch "
                                             f"secrets, since {address} is not in [http] secrets_allowed_from")
