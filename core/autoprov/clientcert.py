@@ -74,6 +74,8 @@ def presented(environ: Mapping[str, Any]) -> ClientCertificate | None:
 def mac_in_common_name(subject_cn: str, ouis: Iterable[str]) -> str | None:
     """The MAC a certificate's CN is, if it is exactly one (any case, ``:``/``-`` separators) of one of
     ``ouis``: for models whose vendor's device certificates carry the MAC as their CN."""
+    if subject_cn != subject_cn.strip():
+        return None  # exactly the MAC (normalize_mac would forgive spaces around it)
     try:
         mac = normalize_mac(subject_cn)
     except InvalidMac:
