@@ -203,6 +203,11 @@ def test_without_a_certificate_the_normal_policy_decides(site):
         assert fetch(apache, "/000000000000.cfg", tls=tls, headers=BOOT).status_code == 200
         firmware = fetch(apache, f"/prov/{MODEL}/sip.ld", tls=tls, headers=BOOT)
         assert firmware.content == (apache.firmware / MODEL / "sip.ld").read_bytes()
+    # mod_ssl's variables cannot be sent as headers (with "_" Apache drops them; with "-" they become HTTP_*).
+    forged = {"SSL_CLIENT_VERIFY": "SUCCESS", "SSL_CLIENT_S_DN_CN": MAC.upper(), "SSL-Client-Verify": "SUCCESS",
+              "SSL-Client-S-DN-CN": MAC.upper()}
+    r = fetch(apache, config_of(MAC), headers={**APP, **forged})
+    assert r.status_code == 403 and "secrets_allowed_from" in r.text, r.text
     # A verified certificate that names no phone (a vendor's generic one) counts as none.
     r = fetch(apache, config_of(MAC), certs["generic"])
     assert r.status_code == 403 and "secrets_allowed_from" in r.text, r.text

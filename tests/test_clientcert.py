@@ -9,11 +9,13 @@ admitted by the certificate.
 from __future__ import annotations
 
 import pytest
+import requests
 
 from autoprov.clientcert import mac_in_common_name, presented
 from autoprov.provisioning import admin
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.tables import Sighting
+from tests.conftest import free_port, running_server, write_config
 from tests.phones import headers
 
 MODEL = "polycom_ip330"
@@ -114,3 +116,16 @@ def test_required(client, site, phones):
     assert get(client, f"/prov/{MODEL}/{MAC}-phone.cfg", "SUCCESS", "not a mac").status_code == 403
     assert get(client, f"/prov/{MODEL}/{MAC}-phone.cfg", "SUCCESS", MAC.upper()).status_code == 200
     assert get(client, "/000000000000.cfg").status_code == 200
+
+
+def test_serve_warns_that_it_gets_no_certificates_when_they_are_required(tmp_path, site, phones, capsys):
+    """`autoprov serve` (gunicorn) never sees a client certificate: required refuses every secret there."""
+    port = free_port()
+    config = write_config(tmp_path / "autoprov.toml", site.settings, port)
+    config.write_text(config.read_text() + "[client_certificate]\nrequired = true\n")
+    with running_server(config, port) as url:
+        r = requests.get(f"{url}/prov/{MODEL}/{MAC}-phone.cfg", headers=APP, timeout=30)
+        assert r.status_code == 403 and "[client_certificate] required" in r.text and "pw-1001" not in r.text
+        assert requests.get(f"{url}/000000000000.cfg", headers=APP, timeout=30).status_code == 200
+    assert "WARNING: [client_certificate] required is on, but `autoprov serve` gets no client certificates" in (
+        capsys.readouterr().err)

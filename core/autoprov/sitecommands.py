@@ -92,6 +92,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     click.echo(f"autoprov serve: configuration {site.settings.source}; "
                f"database {describe_database(site.settings.database.url)}", err=True)
     click.echo(f"autoprov serve: {secrets_policy(http.secrets_allowed_from)}", err=True)
+    if site.settings.client_certificate.required:  # only Apache passes client certificates (autoprov.clientcert)
+        click.echo("WARNING: [client_certificate] required is on, but `autoprov serve` gets no client certificates: "
+                   "every file holding secrets will be refused (see deploy/apache/autoprov-mtls.conf)", err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)
