@@ -33,6 +33,7 @@ APP = {"User-Agent": user_agent(MODEL, "3.3.2.0413", kind="Application")}
 LOGIN = "prov-login-secret"
 CA_BUNDLE = "/etc/ssl/autoprov/device-cas.pem"
 INCLUDE = "#Include /etc/autoprov/autoprov-mtls.conf"
+DEVICE = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
 
 
 def openssl(*args: str | Path) -> None:
@@ -66,9 +67,25 @@ class Pki:
 
     def device(self, name: str, cn: str, ca: str) -> tuple[str, str]:
         """A device certificate and key, as ``requests`` takes them (``cert=``)."""
-        self.issue(name, f"/CN={cn}/O=Polycom Inc.", ca,
-                   "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                   "extendedKeyUsage=clientAuth\n")
+        self.issue(name, f"/CN={cn}/O=Polycom Inc.", ca, DEVICE)
+        return str(self.crt(name)), str(self.key(name))
+
+    def expired(self, name: str, cn: str, ca: str) -> tuple[str, str]:
+        """A device certificate that expired in 2020 (``openssl ca``: ``x509 -req`` only dates from now)."""
+        work = self.dir / f"{name}-ca"
+        work.mkdir()
+        (work / "index.txt").write_text("")
+        (work / "serial").write_text("1000\n")
+        (work / "ext").write_text(DEVICE)
+        (work / "ca.cnf").write_text(f"[ca]\ndefault_ca = d\n[d]\ndatabase = {work}/index.txt\n"
+                                     f"new_certs_dir = {work}\nserial = {work}/serial\ndefault_md = sha256\n"
+                                     "policy = p\n[p]\ncommonName = supplied\norganizationName = optional\n")
+        csr = work / "device.csr"
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", self.key(name), "-out", csr, "-subj", f"/CN={cn}/O=Polycom Inc.")
+        openssl("ca", "-batch", "-notext", "-config", work / "ca.cnf", "-cert", self.crt(ca), "-keyfile", self.key(ca),
+                "-in", csr, "-out", self.crt(name), "-extfile", work / "ext",
+                "-startdate", "20200101000000Z", "-enddate", "20200102000000Z")
         return str(self.crt(name)), str(self.key(name))
 
 
@@ -94,6 +111,7 @@ def site() -> Iterator[tuple[Apache, dict[str, tuple[str, str]]]]:
         "generic": pki.device("generic", "Polycom generic device", "issuing"),
         "stranger": pki.device("stranger", STRANGER.upper(), "issuing"),  # a real phone, not this site's
         "rogue": pki.device("rogue-phone", MAC.upper(), "rogue"),  # names the phone, signed by no trusted CA
+        "expired": pki.expired("expired", MAC.upper(), "issuing"),
     }
     mtls = directory / "autoprov-mtls.conf"
     mtls.write_text(_substitute((DEPLOY / "autoprov-mtls.conf").read_text(),
@@ -193,6 +211,14 @@ def test_a_certificate_from_an_untrusted_ca_is_refused(site):
     # Files without secrets stay reachable, whatever it presents.
     assert fetch(apache, "/000000000000.cfg", certs["rogue"], headers=BOOT).status_code == 200
     assert fetch(apache, f"/prov/{MODEL}/sip.ld", certs["rogue"], headers=BOOT).status_code == 200
+
+
+def test_an_expired_certificate_from_a_trusted_ca_fails_the_handshake(site):
+    """optional_no_ca forgives an unknown issuer only: mod_ssl ends this handshake itself."""
+    apache, certs = site
+    with pytest.raises(requests.exceptions.ConnectionError):
+        fetch(apache, config_of(MAC), certs["expired"])
+    assert "certificate has expired" in (apache.root / "logs" / "autoprov-error.log").read_text()
 
 
 def test_without_a_certificate_the_normal_policy_decides(site):
