@@ -129,3 +129,17 @@ def test_serve_warns_that_it_gets_no_certificates_when_they_are_required(tmp_pat
         assert requests.get(f"{url}/000000000000.cfg", headers=APP, timeout=30).status_code == 200
     assert "WARNING: [client_certificate] required is on, but `autoprov serve` gets no client certificates" in (
         capsys.readouterr().err)
+
+
+def test_a_models_broken_certificate_mac_costs_the_certificate_not_the_request(client, site, phones, monkeypatch):
+    def broken(subject_cn, cert_pem):
+        raise RuntimeError("plugin bug")
+
+    for name in [n for n in site.models if n.startswith("polycom")]:
+        monkeypatch.setattr(site.models[name], "certificate_mac", broken)
+    r = get(client, f"/prov/{MODEL}/{MAC}-phone.cfg", "SUCCESS", MAC.upper())
+    assert r.status_code == 403 and "secrets_allowed_from" in r.text  # no MAC read: the network rule decided
+    assert ("polycom_ip330", "certificate_mac") in {(b.name, b.value) for b in site.plugins.broken}
+    # A model answering in another spelling is normalised (the file name's MAC is lowercase).
+    monkeypatch.setattr(site.models[MODEL], "certificate_mac", lambda cn, pem: "00:04:F2:AA:BB:CC")
+    assert get(client, f"/prov/{MODEL}/{MAC}-phone.cfg", "SUCCESS", "anything").status_code == 200

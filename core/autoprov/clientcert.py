@@ -99,9 +99,9 @@ def certificate_check(site: Site, request: Request, served: Served,
     mac = _named_mac(site, served, cert) if cert is not None else None
     if mac is None:
         if required and rule.secret:
-            what = "names no phone" if cert is not None else "was presented"
-            return CertificateVerdict(False, f"refused {request.method} {request.path}: no device certificate "
-                                             f"{what}, and [client_certificate] required is on")
+            what = "the client certificate names no phone" if cert else "no client certificate was presented"
+            return CertificateVerdict(False, f"refused {request.method} {request.path}: {what}, and "
+                                             "[client_certificate] required is on")
         return None
     if per_phone and mac != served.mac:
         return CertificateVerdict(False, f"refused {request.method} {request.path}: the client certificate "
@@ -120,11 +120,10 @@ def _named_mac(site: Site, served: Served, cert: ClientCertificate) -> str | Non
     for model in (served.model, *site.models.values()):
         try:
             mac = model.certificate_mac(cert.subject_cn, cert.pem)
-        except Exception as exc:
+            if mac:
+                return normalize_mac(mac)  # compared with the file name's, normalised
+        except Exception as exc:  # a plugin's bug (InvalidMac included) costs the certificate, not the request
             site.plugins.report_broken(model.name, "certificate_mac", exc)
-            continue
-        if mac:
-            return mac
     return None
 
 
