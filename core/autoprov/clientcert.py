@@ -21,11 +21,12 @@ Files holding no secret and named for no phone (initial config, firmware) are ne
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autoprov.mac import InvalidMac, normalize_mac
+from autoprov.phones import stored_phone
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request
@@ -83,10 +84,9 @@ def mac_in_common_name(subject_cn: str, ouis: Iterable[str]) -> str | None:
     return mac if mac[:6] in tuple(ouis) else None
 
 
-def certificate_check(site: Site, request: Request, served: Served,
-                      known: Callable[[str], bool]) -> CertificateVerdict | None:
+def certificate_check(site: Site, request: Request, served: Served) -> CertificateVerdict | None:
     """What the client certificate says of this request (see the module docstring); None: it has no say,
-    and the normal access policy decides. ``known(mac)``: whether that phone is in the database."""
+    and the normal access policy decides."""
     rule = served.rule
     per_phone = served.mac is not None
     if not (rule.secret or per_phone):
@@ -106,7 +106,7 @@ def certificate_check(site: Site, request: Request, served: Served,
     if per_phone and mac != served.mac:
         return CertificateVerdict(False, f"refused {request.method} {request.path}: the client certificate "
                                          f"names {mac}, not {served.mac}", mac)
-    if not per_phone and not known(mac):
+    if not per_phone and stored_phone(site, mac) is None:
         if required:
             return CertificateVerdict(False, f"refused {request.method} {request.path}: the client certificate "
                                              f"names {mac}, which is not a phone of this site", mac)

@@ -15,16 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import peewee
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
 from autoprov.clientcert import certificate_check
-from autoprov.db import is_unavailable
 from autoprov.devices import MODEL, ROOT, DeviceModel, FileRule, Identity
 from autoprov.firmware import resolve, serve
 from autoprov.mac import ZERO_MAC
-from autoprov.phones import load_phone
+from autoprov.phones import stored_phone
 from autoprov.site import Site
 from autoprov.web import Route, plain
 
@@ -91,12 +89,7 @@ def root_file(site: Site, request: Request, filename: str) -> Response:
 
 def _stored_model(site: Site, mac: str) -> DeviceModel | None:
     """The installed model the database gives phone ``mac`` (None: unknown, or the database is down)."""
-    try:
-        view = site.renders.get(("stored-model", mac), lambda: load_phone(site.db, site.settings, mac))
-    except peewee.PeeweeException as exc:
-        if not is_unavailable(exc):
-            raise
-        return None
+    view = stored_phone(site, mac)
     return site.models.get(view.model) if view is not None else None
 
 
@@ -141,7 +134,7 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
             return plain(400, "000000000000 is the shared-defaults name, not a phone's MAC")
         return plain(404, "000000000000 is not a phone")
     # Mutual TLS (autoprov.clientcert): a verified device certificate binds the client to its phone's files.
-    verdict = certificate_check(site, request, served, lambda mac: _stored_model(site, mac) is not None)
+    verdict = certificate_check(site, request, served)
     if verdict is not None and not verdict.allowed:
         served.sight(site, request, problem=verdict.reason)
         return plain(verdict.status, verdict.reason)
