@@ -54,7 +54,7 @@ class CertificateVerdict:
     """The certificate's say on one request: admitted (the network rule is not asked) or refused (403)."""
 
     allowed: bool
-    reason: str  # for the sighting and the log
+    reason: str  # one line for the sighting, the log and the client
     mac: str | None = None  # the MAC the certificate names
     status: int = 403
     how: str = "certificate"  # what admitted it, in the access policy's words
@@ -94,22 +94,20 @@ def certificate_check(site: Site, request: Request, served: Served) -> Certifica
     cert = presented(request.environ)
     required = site.settings.client_certificate.required
     if cert is not None and not cert.verified:
-        return CertificateVerdict(False, f"refused {request.method} {request.path}: the client certificate "
-                                         f"{_shown(cert.subject_cn)} failed verification ({_shown(cert.failure)})")
+        return CertificateVerdict(False, f"the client certificate {_shown(cert.subject_cn)} failed verification "
+                                         f"({_shown(cert.failure)})")
     mac = _named_mac(site, served, cert) if cert is not None else None
     if mac is None:
         if required and rule.secret:
             what = "the client certificate names no phone" if cert else "no client certificate was presented"
-            return CertificateVerdict(False, f"refused {request.method} {request.path}: {what}, and "
-                                             "[client_certificate] required is on")
+            return CertificateVerdict(False, f"{what}, and [client_certificate] required is on")
         return None
     if per_phone and mac != served.mac:
-        return CertificateVerdict(False, f"refused {request.method} {request.path}: the client certificate "
-                                         f"names {mac}, not {served.mac}", mac)
+        return CertificateVerdict(False, f"the client certificate names {mac}, not {served.mac}", mac)
     if not per_phone and stored_phone(site, mac) is None:
         if required:
-            return CertificateVerdict(False, f"refused {request.method} {request.path}: the client certificate "
-                                             f"names {mac}, which is not a phone of this site", mac)
+            return CertificateVerdict(False, f"the client certificate names {mac}, which is not a phone of this site",
+                                      mac)
         return None
     return CertificateVerdict(True, f"admitted by the client certificate of {mac}", mac)
 

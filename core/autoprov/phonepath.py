@@ -136,7 +136,7 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
     # Mutual TLS (autoprov.clientcert): a verified device certificate binds the client to its phone's files.
     verdict = certificate_check(site, request, served)
     if verdict is not None and not verdict.allowed:
-        served.sight(site, request, problem=verdict.reason)
+        served.sight(site, request, problem=f"refused {request.method} {request.path}: {verdict.reason}")
         return plain(verdict.status, verdict.reason)
     if rule.secret and verdict is None and not site.settings.may_fetch_secrets(request.remote_addr):
         address = request.remote_addr
