@@ -79,8 +79,9 @@ def test_a_verified_certificate_admits_its_phone_only(client, phones):
     assert r.status_code == 200 and b"pw-1001" in r.data
     r = get(client, f"/prov/{MODEL}/{OTHER}-phone.cfg", "SUCCESS", MAC.upper())
     assert r.status_code == 403 and b"pw-1002" not in r.data
-    assert problem_of(OTHER) == (f"refused GET /prov/{MODEL}/{OTHER}-phone.cfg: the client certificate names "
-                                 f"{MAC}, not {OTHER}")
+    problem = problem_of(OTHER)
+    assert problem.startswith(f"refused GET /prov/{MODEL}/{OTHER}-phone.cfg")
+    assert problem.endswith(f"the client certificate names {MAC}, not {OTHER}")
     # Without one, the network rule: this address may not.
     assert get(client, f"/prov/{MODEL}/{MAC}-phone.cfg").status_code == 403
 
