@@ -222,6 +222,16 @@ class AsteriskSettings:
 
 
 @dataclass
+class ClientCertificateSettings:
+    """Mutual TLS under Apache (deploy/apache/autoprov-mtls.conf): see autoprov.clientcert."""
+
+    # Files holding secrets only for a client whose verified device certificate names a phone (its own
+    # per-phone files, or shared ones for a phone in the database); no certificate is a 403 then, wherever
+    # the client is. Off: a request without a certificate meets the network rule ([http] secrets_allowed_from).
+    required: bool = False
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -236,6 +246,7 @@ class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    client_certificate: ClientCertificateSettings = field(default_factory=ClientCertificateSettings)
     # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
     site_params: dict[str, str] = field(default_factory=dict)
     # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.

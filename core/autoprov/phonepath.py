@@ -8,7 +8,8 @@ file's role (``autoprov_file_handlers``). A name no rule claims is looked up in 
 Who may fetch a file holding secrets (a phone config with SIP passwords, a provisioning login, a user's
 contacts) or upload: the access policy decides (``autoprov.access``, ``site.access``). A client blocked
 for guessing MACs (``site.throttle``) gets 429 for every per-phone file. Secrets sent, refusals and blocks
-are in the audit trail (``site.audit``). See README, "Security".
+are in the audit trail (``site.audit``). A phone's verified client certificate admits it to its own files
+only (``autoprov.clientcert``, asked by the policy). See README, "Security".
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import peewee
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
@@ -25,7 +25,7 @@ from autoprov.db import is_unavailable
 from autoprov.devices import MODEL, ROOT, DeviceModel, FileRule, Identity
 from autoprov.firmware import resolve, serve
 from autoprov.mac import ZERO_MAC
-from autoprov.phones import load_phone
+from autoprov.phones import stored_phone
 from autoprov.site import Site
 from autoprov.web import Route, plain
 
@@ -97,12 +97,7 @@ def root_file(site: Site, request: Request, filename: str) -> Response:
 
 def _stored_model(site: Site, mac: str) -> DeviceModel | None:
     """The installed model the database gives phone ``mac`` (None: unknown, or the database is down)."""
-    try:
-        view = site.renders.get(("stored-model", mac), lambda: load_phone(site.db, site.settings, mac))
-    except peewee.PeeweeException as exc:
-        if not is_unavailable(exc):
-            raise
-        return None
+    view = stored_phone(site, mac)
     return site.models.get(view.model) if view is not None else None
 
 

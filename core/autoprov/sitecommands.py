@@ -99,6 +99,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                                      f"{throttle.window:g} s gets 429 for {throttle.block:g} s; see [throttle]"
                                      if throttle.unknown_macs else "MAC guessing is not throttled ([throttle] "
                                      "unknown_macs = 0)"), err=True)
+    if site.settings.client_certificate.required:  # only Apache passes client certificates (autoprov.clientcert)
+        click.echo("WARNING: [client_certificate] required is on, but `autoprov serve` gets no client certificates: "
+                   "every file holding secrets will be refused (see deploy/apache/autoprov-mtls.conf)", err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)
