@@ -21,7 +21,6 @@ from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
 from autoprov.access import client_address
-from autoprov.db import is_unavailable
 from autoprov.devices import MODEL, ROOT, DeviceModel, FileRule, Identity
 from autoprov.firmware import resolve, serve
 from autoprov.mac import ZERO_MAC
