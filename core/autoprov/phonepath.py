@@ -151,8 +151,7 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
             response = plain(401, "credentials required: this phone's provisioning login (see [access] credentials)")
             response.headers.extend(decision.headers)
             return response
-        return plain(decision.status, "this address may not fetch or write files holding credentials or contacts, "
-                                      "or upload (see [access] secrets_allowed_from, uploads_allowed_from)")
+        return plain(decision.status, f"refused: {decision.reason} (see README, \"Security\")")
     if decision.problem:
         served.sight(site, request, problem=decision.problem)
     handler = site.file_handlers.get(rule.role)
