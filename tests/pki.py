@@ -4,6 +4,7 @@ ship them (a chain under a device root; the CN a phone's MAC, as on Polycom's fa
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 DEVICE = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
@@ -60,3 +61,17 @@ class Pki:
                 "-in", csr, "-out", self.crt(name), "-extfile", work / "ext",
                 "-startdate", "20200101000000Z", "-enddate", "20200102000000Z")
         return str(self.crt(name)), str(self.key(name))
+
+
+def device_cas(prefix: str) -> Pki:
+    """A fresh directory (not pytest's tmp_path, private to root: Apache's user reads it) holding a device root
+    CA and an issuing CA under it (their bundle: ``device-cas.pem``), and a root no one trusts (``rogue``)."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    directory.chmod(0o755)
+    pki = Pki(directory)
+    pki.root("root", "Test Device Root CA")
+    pki.issue("issuing", "/CN=Test Device Issuing CA", "root",
+              "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n")
+    (directory / "device-cas.pem").write_bytes(pki.crt("root").read_bytes() + pki.crt("issuing").read_bytes())
+    pki.root("rogue", "Someone Else's CA")
+    return pki

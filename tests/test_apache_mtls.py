@@ -13,17 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests.apache import DEPLOY, PACKAGES, Apache, _substitute, missing
 from tests.phones import user_agent
-from tests.pki import Pki
+from tests.pki import device_cas
 from tests.uploads_helpers import log_lines
 
 MODEL = "polycom_ip330"
@@ -40,15 +38,8 @@ def site() -> Iterator[tuple[Apache, dict[str, tuple[str, str]]]]:
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; .ci/run installs {PACKAGES}")
         pytest.skip(reason)
-    # Not pytest's tmp_path (private to root): Apache reads these as root, its workers as www-data.
-    directory = Path(tempfile.mkdtemp(prefix="autoprov-mtls-"))
-    directory.chmod(0o755)
-    pki = Pki(directory)
-    pki.root("root", "Test Device Root CA")
-    pki.issue("issuing", "/CN=Test Device Issuing CA", "root",
-              "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n")
-    (directory / "device-cas.pem").write_bytes(pki.crt("root").read_bytes() + pki.crt("issuing").read_bytes())
-    pki.root("rogue", "Someone Else's CA")
+    pki = device_cas("autoprov-mtls-")
+    directory = pki.dir
     certs = {
         "phone": pki.device("phone", MAC.upper(), "issuing"),
         "other": pki.device("other", OTHER.upper(), "issuing"),

@@ -14,17 +14,15 @@ import os
 import shutil
 import ssl
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests.apache import DEPLOY, PACKAGES, Apache, _substitute, missing
 from tests.phones import user_agent
-from tests.pki import Pki
+from tests.pki import Pki, device_cas
 from tests.uploads_helpers import log_lines
 
 MODEL = "polycom_ip330"
@@ -44,14 +42,8 @@ def walk() -> Iterator[tuple[Apache, Pki]]:
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; .ci/run installs {PACKAGES}")
         pytest.skip(reason)
-    directory = Path(tempfile.mkdtemp(prefix="autoprov-attack-"))  # Apache's user reads it: not tmp_path
-    directory.chmod(0o755)
-    pki = Pki(directory)
-    pki.root("root", "Test Device Root CA")
-    pki.issue("issuing", "/CN=Test Device Issuing CA", "root",
-              "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n")
-    (directory / "device-cas.pem").write_bytes(pki.crt("root").read_bytes() + pki.crt("issuing").read_bytes())
-    pki.root("rogue", "Someone Else's CA")
+    pki = device_cas("autoprov-attack-")
+    directory = pki.dir
     mtls = directory / "autoprov-mtls.conf"
     mtls.write_text(_substitute((DEPLOY / "autoprov-mtls.conf").read_text(),
                                 {"/etc/ssl/autoprov/device-cas.pem": str(directory / "device-cas.pem")}))
