@@ -530,7 +530,7 @@ def import_csv(ui: AdminRequest) -> Response:
         if not general:
             assert ui.user is not None
             try:
-                job = import_jobs.start_check(ui.site, ui.user.username, ui.request.remote_addr or "", source,
+                job = import_jobs.start_check(ui.site, ui.user.username, ui.client, source,
                                               text, pasted, then_import=ui.form("action") == "import")
             except import_jobs.Busy as exc:
                 refused, busy = True, exc.job
@@ -559,7 +559,7 @@ def import_job(ui: AdminRequest, job: int) -> Response:
     if ui.request.method == "POST":
         assert ui.user is not None
         try:
-            import_jobs.start_import(ui.site, row.id, ui.user.username, ui.request.remote_addr or "")
+            import_jobs.start_import(ui.site, row.id, ui.user.username, ui.client)
         except import_jobs.Busy as exc:
             refused, busy, status = True, exc.job, 409
         except import_jobs.NotReady as exc:
