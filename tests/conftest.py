@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from werkzeug.test import Client
 
 from autoprov.config import Settings
@@ -29,6 +30,13 @@ from autoprov.site import Site
 from autoprov.web import create_app
 
 PG_URL = os.environ.get("AUTOPROV_TEST_POSTGRESQL_URL")
+
+# Fuzz tests (tests/test_fuzz.py): bounded and repeatable in CI, no per-example deadline on a shared machine;
+# HYPOTHESIS_PROFILE=thorough for a long local hunt.
+hypothesis_settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev", max_examples=40, deadline=None)
+hypothesis_settings.register_profile("thorough", max_examples=2000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 REPO = Path(__file__).resolve().parent.parent
 
 
