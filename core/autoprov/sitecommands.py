@@ -14,7 +14,7 @@ import peewee
 
 from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.config import ENV_OVERRIDES, PRIVATE_NETWORKS, masked_settings
-from autoprov.db import describe_database, is_schema_missing, is_unavailable, sqlite_path
+from autoprov.db import close_to_others, describe_database, is_schema_missing, is_unavailable, sqlite_path
 from autoprov.devices import ROOT
 from autoprov.schema import current_versions, outdated
 from autoprov.site import Site
@@ -44,6 +44,8 @@ def init(ctx: click.Context) -> None:
         raise click.ClickException(one_line(f"{where}: {exc}")) from None
     for m in applied:
         click.echo(f"applied {m.component} {m.version}: {m.description}")
+    for change in close_to_others(path) if path is not None else ():
+        click.echo(f"closed to other users (the database holds SIP passwords): {change}")
     click.echo(f"database {where} is up to date")
 
 
