@@ -11,6 +11,7 @@ import click
 
 from autoprov import hookimpl
 from autoprov.cli import LazySite, parse_mac, pass_site
+from autoprov.privatefiles import create_private
 from autoprov.site import Site
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting
 from autoprov.zerotouch import ami, dhcp, notify, pjsip, realtime
@@ -210,7 +211,7 @@ def reprovision_command(ctx: click.Context, target: str, model_name: str, firmwa
     if existing:
         raise click.ClickException(f"{out} already holds {', '.join(existing)}: nothing was written")
     for name, body in written.items():
-        (out / name).write_bytes(body)
+        create_private(out / name, body)  # it may carry the provisioning login of the target URL
         click.echo(f"wrote {out / name}")
     click.echo("copy them onto the old server; each phone reads them at its next boot, stores the new server, "
                "reboots onto it, is pointed at its model's path there and reboots once more")
