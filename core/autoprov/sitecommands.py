@@ -12,6 +12,7 @@ from typing import Any
 import click
 import peewee
 
+from autoprov.atrest import SecretsUnavailable
 from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.config import ENV_OVERRIDES, PRIVATE_NETWORKS, masked_settings
 from autoprov.db import close_to_others, describe_database, is_schema_missing, is_unavailable, sqlite_path
@@ -94,6 +95,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     click.echo(f"autoprov serve: configuration {site.settings.source}; "
                f"database {describe_database(site.settings.database.url)}", err=True)
     click.echo(f"autoprov serve: {secrets_policy(http.secrets_allowed_from)}", err=True)
+    if site.keyring.enabled:
+        try:
+            site.keyring.check()
+        except SecretsUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"autoprov serve: SIP passwords encrypted at rest ({site.keyring.count} key(s) in "
+                   f"{site.keyring.key_file})", err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)

@@ -54,6 +54,11 @@ def asterisk_pjsip(site: Site) -> None:
 def asterisk_realtime_views(site: Site, create: bool) -> None:
     """Print (or --create) PostgreSQL views ps_endpoints, ps_auths and ps_aors that Asterisk's realtime PJSIP
     reads directly from the provisioning database."""
+    if site.keyring.enabled:  # the views would hand Asterisk the encrypted values as passwords
+        raise click.ClickException("SIP passwords are encrypted at rest ([secrets] key_file): Asterisk realtime "
+                                   "cannot decrypt them, so realtime views and encryption exclude each other; use "
+                                   "`autoprov asterisk pjsip`, or turn encryption off (`autoprov secrets rotate "
+                                   "--decrypt`, then unset key_file)")
     try:
         text = realtime.views_sql(site.settings.asterisk)
     except pjsip.PjsipError as exc:
