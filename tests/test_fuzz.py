@@ -368,7 +368,9 @@ def test_every_model_renders_hostile_extensions_well_formed_or_refuses_them(site
         password, shown = _parse_back(model, body)
         assert password == ext.secret
         expected = " ".join(p for p in (ext.first_name, ext.last_name) if p) or ext.user_id
-        assert shown == strip_forbidden(expected)
+        # XML cannot carry some characters (dropped, see xmlsafe); a Yealink key = value line carries any the
+        # door let through.
+        assert shown == (expected if model.vendor == "Yealink" else strip_forbidden(expected))
         book = _company_directory_path(site, model)
         if book is not None:
             status, _, body = _call(app, _environ("GET", book.encode(), ua))
