@@ -274,6 +274,10 @@ def test_uploads_of_any_bytes_are_stored_or_refused_cleanly(upload_limits, data)
     if status == 200 and kind == "overrides":
         status, _, back = _call(app, _environ("GET", raw.encode(), headers))
         assert (status, back) == (200, body)
+    if status == 200 and kind == "contacts":  # what the phone reads back: the company's merged with its own
+        status, _, merged = _call(app, _environ("GET", f"/prov/{model.name}/{mac}-directory.xml".encode(), headers))
+        assert status == 200, merged[:300]
+        ET.fromstring(merged)
     site.sightings.flush()
 
 
