@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import quote
@@ -393,3 +394,51 @@ def _exists(mac: str) -> bool:
 
     return Phone.get_or_none(Phone.mac == mac) is not None
 
+
+
+# --- The same through a real server ------------------------------------------------------------------------
+
+RAW_REQUESTS = [
+    b"GET /prov/polycom_ip330/%2e%2e/%2e%2e/outside.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /prov/polycom_ip330/..%2F..%2Foutside.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /prov/polycom_ip330/link.ld HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /prov/polycom_ip330/linkdir/sip.ld HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /../../outside.txt HTTP/1.1\r\nHost: x\r\nUser-Agent: SPIP_330\r\n\r\n",
+    b"GET /prov/polycom_ip330/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /prov/polycom_ip330/..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /prov/polycom_ip330/sip.ld%00.cfg HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /prov/polycom_ip330/%C0%AE%C0%AE/x HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /%zz%ff%fe HTTP/1.1\r\nHost: x\r\nUser-Agent: SPIP_330\r\n\r\n",
+    b"GET /000000000000.cfg HTTP/1.1\r\nHost: a..b\r\nUser-Agent: \xff\xfe SPIP_330 \xc3\x28\r\n\r\n",
+    b"GET /000000000000.cfg HTTP/1.1\r\nHost: x\r\nUser-Agent: SPIP_330\r\nRange: bytes=99999999999999999999-\r\n"
+    b"If-None-Match: \"\xff\r\nIf-Modified-Since: yesterday\r\n\r\n",
+    b"PUT /prov/polycom_ip330/logs/0004f2aabbcc-app.log HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    b"Content-Range: bytes 5-1/*\r\n\r\nabcde",
+    b"PUT /prov/polycom_ip330/overrides/0004f2aabbcc-phone.cfg HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n"
+    b"\r\n<x/>",
+    b"PUT /prov/polycom_ip330/contacts/0004f2aabbcc-directory.xml HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n4\r\n<x/>\r\n0\r\n\r\n",
+    b"BREW /prov/polycom_ip330/site.cfg HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /prov/polycom_ip330/site.cfg HTTP/1.1\r\nHost: x\r\nUser-Agent: " + b"A" * 8000 + b"\r\n\r\n",
+]
+
+
+def _raw(base: str, request: bytes) -> bytes:
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=15) as conn:
+        conn.sendall(request.replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nConnection: close\r\n", 1))
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_hostile_raw_requests_through_a_real_server(site, outside, server):
+    """What the WSGI server itself parses (percent-encoding, NUL, bad UTF-8 in headers, huge or chunked
+    bodies) reaches autoprov as gunicorn hands it over: a clean answer each, nothing from outside."""
+    for request in RAW_REQUESTS:
+        answer = _raw(server, request)
+        status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+        assert 200 <= status < 500 or status == 503, (request[:80], answer[:300])
+        _assert_clean(status, answer)
+        assert b"root:x:0:0" not in answer
