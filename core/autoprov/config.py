@@ -232,6 +232,15 @@ class ClientCertificateSettings:
 
 
 @dataclass
+class SecretsSettings:
+    """SIP passwords encrypted in the database (optional; README, "Secrets at rest")."""
+
+    # A file of Fernet keys (``autoprov secrets keygen``), outside the database, readable by the service alone;
+    # relative to the configuration file. Empty: passwords are stored as given (the default).
+    key_file: str = ""
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -247,6 +256,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     client_certificate: ClientCertificateSettings = field(default_factory=ClientCertificateSettings)
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
     # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
     site_params: dict[str, str] = field(default_factory=dict)
     # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.
@@ -449,6 +459,9 @@ def _resolve_against(base: Path, data: dict[str, Any], settings: Settings) -> No
     firmware = data.get("firmware")
     if isinstance(firmware, dict) and "root" in firmware and not Path(settings.firmware.root).is_absolute():
         settings.firmware.root = str(base / settings.firmware.root)
+    secrets = data.get("secrets")
+    if isinstance(secrets, dict) and secrets.get("key_file") and not Path(settings.secrets.key_file).is_absolute():
+        settings.secrets.key_file = str(base / settings.secrets.key_file)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:

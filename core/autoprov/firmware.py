@@ -21,11 +21,12 @@ from autoprov.config import FirmwareSettings
 def resolve(directory: Path, filename: str) -> Path | None:
     """The file ``filename`` names inside ``directory``, or None if it is missing or lies outside it.
 
-    Refuses ``..``, absolute paths, backslashes, NUL, dot-files and symlinks that lead out of the directory.
+    Refuses ``..``, absolute paths, backslashes, NUL, dot-files, empty segments (``a//b``, a trailing ``/``,
+    which names a directory even where the file exists) and symlinks that lead out of the directory.
     """
     if "\x00" in filename or "\\" in filename:
         return None
-    if any(part.startswith(".") for part in filename.split("/")):
+    if any(not part or part.startswith(".") for part in filename.split("/")):
         return None
     joined = safe_join(str(directory), filename)
     if joined is None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import peewee
 
+from autoprov.atrest import keyring_of
 from autoprov.config import Settings
 from autoprov.db import Prepared, database, is_unavailable
 from autoprov.devices import PhoneLine, PhoneView
@@ -36,8 +37,9 @@ def load_phone(db: peewee.Database, settings: Settings, mac: str) -> PhoneView |
     rows = _PHONE.execute(db, mac).fetchall()
     if not rows:
         return None
+    keys = keyring_of(db)  # the query is raw SQL: the secrets come as stored
     lines = tuple(
-        line_of(position, user_id, secret, first, last, server, port, mailbox, settings)
+        line_of(position, user_id, keys.unseal(secret), first, last, server, port, mailbox, settings)
         for _, _, position, user_id, secret, first, last, server, port, mailbox in rows
         if position is not None
     )

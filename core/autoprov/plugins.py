@@ -47,6 +47,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.credentials_cli",
     "autoprov.security.cli",
     "autoprov.security.pages",
+    "autoprov.atrest.cli",
 )
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import peewee
 
+from autoprov.atrest import Keyring
+from autoprov.atrest import bind as bind_keyring
 from autoprov.config import Settings, fill, load_settings
 from autoprov.db import activated, open_database
 from autoprov.devices import DeviceModel, FileRule, Identity
@@ -64,6 +66,8 @@ class Site:
         self.settings = settings if settings is not None else load_settings()
         self.plugins = plugins if plugins is not None else build_plugin_manager()
         self.db: peewee.Database = open_database(self.settings.database.url)
+        self.keyring = Keyring(self.settings.secrets.key_file)  # SIP passwords at rest: this database's keys
+        bind_keyring(self.db, self.keyring)
         self.ties: list[Tie] = []
         self.fixed: dict[object, object] = {}  # renders that depend on the settings alone, kept for the process
         self._identified: dict[str, tuple[DeviceModel | None, Identity | None]] = {}

@@ -13,9 +13,10 @@ import click
 import peewee
 
 from autoprov.access import describe as access_policy
+from autoprov.atrest import SecretsUnavailable
 from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.config import ENV_OVERRIDES, masked_settings
-from autoprov.db import describe_database, is_schema_missing, is_unavailable, sqlite_path
+from autoprov.db import close_to_others, describe_database, is_schema_missing, is_unavailable, sqlite_path
 from autoprov.devices import ROOT
 from autoprov.schema import current_versions, outdated
 from autoprov.site import Site
@@ -45,6 +46,8 @@ def init(ctx: click.Context) -> None:
         raise click.ClickException(one_line(f"{where}: {exc}")) from None
     for m in applied:
         click.echo(f"applied {m.component} {m.version}: {m.description}")
+    for change in close_to_others(path) if path is not None else ():
+        click.echo(f"closed to other users (the database holds SIP passwords): {change}")
     click.echo(f"database {where} is up to date")
 
 
@@ -102,6 +105,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     if site.settings.client_certificate.required:  # only Apache passes client certificates (autoprov.clientcert)
         click.echo("WARNING: [client_certificate] required is on, but `autoprov serve` gets no client certificates: "
                    "every file holding secrets will be refused (see deploy/apache/autoprov-mtls.conf)", err=True)
+    if site.keyring.enabled:
+        try:
+            site.keyring.check()
+        except SecretsUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"autoprov serve: SIP passwords encrypted at rest ({site.keyring.count} key(s) in "
+                   f"{site.keyring.key_file})", err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)

@@ -11,6 +11,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator
 
 from autoprov import hookimpl
+from autoprov.atrest import SecretField
 from autoprov.db import BaseModel
 from autoprov.revision import create_counter, watch_tables
 from autoprov.schema import Migration, add_column, create_tables
@@ -29,7 +30,7 @@ class Extension(BaseModel):
     """A SIP account. ``secret`` is the SIP password: it is sent only in that phone's own config."""
 
     user_id = peewee.CharField(max_length=80, unique=True)  # the extension number / SIP user
-    secret = peewee.CharField(max_length=128)
+    secret = SecretField(max_length=1024)  # up to 128 characters, encrypted when [secrets] key_file is set
     server = peewee.CharField(max_length=255, null=True)  # None: the site's [sip] server
     port = peewee.IntegerField(null=True)
     first_name = peewee.CharField(max_length=100, default="")

@@ -18,6 +18,7 @@ from werkzeug.http import generate_etag, parse_etags, quote_etag
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
+from autoprov.atrest import SecretsUnavailable
 from autoprov.db import is_unavailable
 from autoprov.logthrottle import log_throttled
 from autoprov.site import Site
@@ -124,6 +125,10 @@ class Application:
                 return handler(self.site, request, **values)
         except BadHost:
             return plain(400, "malformed Host header")
+        except SecretsUnavailable as exc:  # the admin's key file: phones retry until it is fixed
+            log_throttled(log, logging.ERROR, SecretsUnavailable, "%s %s: %s", request.method, request.path, exc)
+            retry = str(self.site.settings.http.retry_after)
+            return plain(503, "stored credentials cannot be read now, try again later", **{"Retry-After": retry})
         except HTTPException as exc:
             if exc.response is not None:
                 return exc.response
