@@ -5,7 +5,7 @@ or a boot storm of phones walking the whole Polycom boot sequence.
     .venv/bin/python benchmarks/provisioning_bench.py --boot-storm [--phones 2000] [--window 60]
         [--clients 200] [--listed 1000] [--firmware-kb 256] [--database-url postgresql://...]
 
-Both start ``autoprov serve`` (its configured defaults: gunicorn gthread, 2 workers x 8 threads) on
+Both start ``autoprov serve`` (its configured defaults: Granian, 2 workers x 8 threads) on
 127.0.0.1 against a fresh database filled with ``autoprov init`` and ``autoprov import``: SQLite in a
 temporary directory, or with --database-url a new database made on that PostgreSQL server for the run and
 dropped after it. autoprov opens one database connection per request (no pool).

@@ -10,8 +10,8 @@ ended (its whole process group) however the run ends. Nothing here is a test: it
 
 1. A SQLite database made the way an admin makes it: ``autoprov init`` and ``autoprov import`` of a CSV of
    N phones (IP 330s, every other one with two lines), 1,000 of their extensions listed in the directory.
-2. Starts (A) ``autoprov serve`` with the configuration's defaults for workers and threads (gunicorn
-   gthread; its access log goes to a file, as serve writes one to stdout by default), (B) Apache event MPM
+2. Starts (A) ``autoprov serve`` with the configuration's defaults for workers and threads (Granian;
+   its output goes to a file; the access log is off by default), (B) Apache event MPM
    serving each phone's ``<mac>-phone.cfg`` and the directory as files rendered once by (A), (C)
    ``side_by_side_files/oldstyle.php`` under Apache prefork + mod_php: per request a new SQLite connection
    and two queries (phone, then its lines joined with their extensions), or one for the directory. Each
