@@ -10,6 +10,7 @@ body was cut off (its stream just ends), gunicorn can (docs/uploads.md).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,10 @@ def run_granian(site: Site, host: str, port: int, workers: int) -> None:
         # 0 is "at once" (Granian's own 0 would wait for ever).
         workers_kill_timeout=http.shutdown_timeout or 0.001,  # type: ignore[arg-type]
     )
+    # Granian warns at every start that more threads than 2 x cores "seems quite high": they are for work that
+    # waits (firmware sent to slow phones, the database), not for the CPU, and the warning would invite an
+    # admin to starve firmware downloads.
+    logging.getLogger("_granian").addFilter(lambda record: "Python threads" not in record.getMessage())
     serve_worker: Callable[..., None] = server._spawn_wsgi_worker  # Granian's own worker, wrapped below
 
     def worker(*args: Any, **kwargs: Any) -> None:
