@@ -172,7 +172,7 @@ class Bench:
 
         http = load_settings(str(self.config)).http
         note = (f"autoprov serve: {len(workers)} worker processes (config: workers={http.workers}, "
-                f"threads={http.threads}), access log to {log.name}")
+                f"threads={http.threads}, server={http.server}), output to {log.name}")
         if note not in self.notes:
             self.notes.append(note)
         print(f"  {note}", flush=True)

@@ -18,6 +18,10 @@ from typing import Any
 from autoprov.site import Site
 from autoprov.web import create_app
 
+BACKLOG = 4096  # connections the kernel queues before a worker accepts them
+CONNECTIONS_PER_WORKER = 8192
+HEADER_TIMEOUT_MS = 10_000
+
 # One line per request: client, time, request line, status, milliseconds.
 ACCESS_LOG_FORMAT = '%(addr)s - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f ms'
 
@@ -35,6 +39,7 @@ def run(site: Site, host: str, port: int, workers: int, dev: bool = False) -> No
 
 def run_granian(site: Site, host: str, port: int, workers: int) -> None:
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -58,6 +63,13 @@ def run_granian(site: Site, host: str, port: int, workers: int) -> None:
         # Threads running the application: a phone fetching a firmware image must not hold a whole worker.
         blocking_threads=http.threads,
         websockets=False,
+        # Connections a worker holds at once, idle or sending: each costs a few KB in Rust and no thread, so
+        # hundreds of slow or idle clients leave room for phones (Granian's default, 512 per worker of 2,
+        # let 1,000 idle connections shut every phone out: benchmarks/RESULTS.md).
+        backlog=BACKLOG,
+        backpressure=CONNECTIONS_PER_WORKER,
+        # A client gets this long to send a request's head, then is dropped (Granian's default: 30 s).
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_TIMEOUT_MS),
         # Off by default: every phone's request is a sighting already, and a line per poll of a few thousand
         # phones costs a tenth of a cached request and buries the errors.
         log_access=http.access_log,
