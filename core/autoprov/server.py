@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import resource
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from autoprov.web import create_app
 BACKLOG = 4096  # connections the kernel queues before a worker accepts them
 CONNECTIONS_PER_WORKER = 8192
 HEADER_TIMEOUT_MS = 10_000
+OPEN_FILES = 65536
 
 # One line per request: client, time, request line, status, milliseconds.
 ACCESS_LOG_FORMAT = '%(addr)s - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f ms'
@@ -51,6 +53,7 @@ def run_granian(site: Site, host: str, port: int, workers: int) -> None:
         worker_site.append(Site(site.settings, site.plugins))
         return create_app(worker_site[-1])
 
+    _raise_open_files()
     # Workers are forked, as gunicorn's are: they inherit the plugins and settings already loaded and nothing
     # is pickled (Python 3.14 would pick forkserver, which Granian turns into spawn).
     multiprocessing.set_start_method("fork", force=True)
@@ -95,6 +98,15 @@ def run_granian(site: Site, host: str, port: int, workers: int) -> None:
                 built.close()
 
     server.serve(spawn_target=worker, target_loader=load)
+
+
+def _raise_open_files() -> None:
+    """Every idle or slow client holds a file descriptor: lift the soft limit (1,024 under systemd unless the
+    unit says otherwise) towards the hard one, so CONNECTIONS_PER_WORKER is not cut short by it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def run_gunicorn(site: Site, host: str, port: int, workers: int) -> None:
