@@ -124,16 +124,17 @@ def run_gunicorn(site: Site, host: str, port: int, workers: int) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", "gthread")  # threads, as Granian's: for firmware sent to slow phones
             self.cfg.set("threads", http.threads)
-            if http.access_log:
+            if http.access_log:  # off by default, as Granian's (see there)
                 self.cfg.set("accesslog", "-")
-            self.cfg.set("graceful_timeout", http.shutdown_timeout)
+            self.cfg.set("graceful_timeout", http.shutdown_timeout)  # SIGTERM: then workers are killed
             self.cfg.set("worker_exit", worker_exit)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+: one fixed path per user, unused
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
+            # Built in each worker after the fork, so no database connection crosses processes.
             worker_site.append(Site(site.settings, site.plugins))
             return create_app(worker_site[-1])
 
