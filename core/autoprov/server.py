@@ -2,8 +2,9 @@
 development server.
 
 Granian's front is Rust (hyper): it accepts connections and reads each request's head on its own event loop,
-and gives a Python thread only a request whose head has arrived, so clients that send slowly (or not at all)
-hold no thread; it also costs far less per request than gunicorn's gthread workers (benchmarks/RESULTS.md).
+and gives a Python thread only a request whose head has arrived, so clients that send their requests' heads
+slowly (or nothing) hold no thread; a body, though, is read by the thread as it arrives. It also costs far
+less per request than gunicorn's gthread workers (benchmarks/RESULTS.md).
 gunicorn stays for ``[http] server = "gunicorn"``: Granian cannot tell the application that a chunked request
 body was cut off (its stream just ends), gunicorn can (docs/uploads.md).
 """
