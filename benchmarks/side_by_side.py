@@ -170,9 +170,9 @@ class Bench:
         workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         from autoprov.config import load_settings  # the settings serve itself read
 
-        http = load_settings(str(self.config)).http
+        http = load_settings(str(self.config)).http  # ``server``: gunicorn in commits before [http] server
         note = (f"autoprov serve: {len(workers)} worker processes (config: workers={http.workers}, "
-                f"threads={http.threads}, server={http.server}), output to {log.name}")
+                f"threads={http.threads}, server={getattr(http, 'server', 'gunicorn')}), output to {log.name}")
         if note not in self.notes:
             self.notes.append(note)
         print(f"  {note}", flush=True)
