@@ -45,6 +45,10 @@ class HttpSettings:
     port: int = 8080
     workers: int = 2
     threads: int = 8
+    # `autoprov serve`'s HTTP server: "granian" (a Rust front that reads whole requests before a Python thread
+    # sees them: faster, and slow clients hold no thread) or "gunicorn" (gthread workers; the only one that
+    # tells a chunked upload cut off half-way from a whole one, see docs/uploads.md).
+    server: str = "granian"
     # Seconds a phone is told to wait when the database is down.
     retry_after: int = 30
     # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg) and the phones' own
@@ -400,6 +404,8 @@ def validate(s: Settings) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise ConfigError(f"throttle.exempt: {net!r} is not an address or network") from None
+    if s.http.server not in ("granian", "gunicorn"):
+        raise ConfigError(f"http.server: must be granian or gunicorn, got {s.http.server!r}")
     if s.polling.mode not in ("abs", "rel", "random"):
         raise ConfigError("polling.mode: must be abs, rel or random")
     for key in ("time", "time_random_end"):

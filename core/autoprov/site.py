@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, is_dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -250,11 +249,9 @@ class Site:
                 for pattern, names in sorted(owners.items()) if _vendors_differ(self, names)]
 
     # --- Database, caches, sightings -----------------------------------------------------------------------
-    @contextmanager
-    def activated(self) -> Iterator[Site]:
+    def activated(self) -> AbstractContextManager[peewee.Database]:
         """This Site's database for every table used in this thread, for the duration."""
-        with activated(self.db):
-            yield self
+        return activated(self.db)
 
     @cached_property
     def changes(self) -> ChangeWatch:

@@ -72,7 +72,7 @@ def check_port(host: str, port: int) -> None:
     """Fail with one line if ``host:port`` cannot be listened on (busy, or not this machine's address)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
         try:
             s.bind((host, port))
         except OSError as exc:
@@ -86,7 +86,8 @@ def check_port(host: str, port: int) -> None:
 @click.option("--dev", is_flag=True, help="Werkzeug's single-process development server with reloader.")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, dev: bool) -> None:
-    """Serve phones over HTTP (gunicorn with several workers; --dev for Werkzeug's server)."""
+    """Serve phones over HTTP (Granian, or gunicorn per [http] server, with several workers; --dev for
+    Werkzeug's server)."""
     from autoprov.server import run
 
     site = ctx.find_object(LazySite).get()
