@@ -10,6 +10,7 @@ certificate admits is told apart from what the network rule would have.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -57,7 +58,7 @@ def site() -> Iterator[tuple[Apache, dict[str, tuple[str, str]]]]:
         config = server.config.read_text().replace(
             "[http]\n", '[http]\nsecrets_allowed_from = ["192.0.2.0/24"]\nsighting_flush_interval = 0.1\n', 1
         ).replace(f'public_url = "{server.url}"', f'public_url = "http://prov:{LOGIN}@127.0.0.1:{server.port}"')
-        server.config.write_text(config)
+        server.config.write_text(config + "[audit]\nflush_interval = 0.1\n")
         server.autoprov("init")
         server.autoprov("extension", "add", "1001", "--secret", "pw-1001")
         server.autoprov("extension", "add", "1002", "--secret", "pw-1002")
@@ -172,6 +173,29 @@ def test_without_a_certificate_the_normal_policy_decides(site):
     # A verified certificate that names no phone (a vendor's generic one) counts as none.
     r = fetch(apache, config_of(MAC), certs["generic"])
     assert r.status_code == 403 and "secrets_allowed_from" in r.text, r.text
+
+
+def test_the_audit_shows_who_the_certificates_admitted_and_refused(site):
+    """After the tests above: `autoprov audit` has the phone's config served by its certificate, the other
+    MAC's refused for it, and the untrusted certificate refused."""
+    apache, _ = site
+    wanted = [
+        ("allowed", MAC, "admitted by certificate"),
+        ("refused", OTHER, f"the client certificate names {MAC}, not {OTHER}"),
+        ("refused", MAC, f"the client certificate {MAC.upper()!r} failed verification"),
+    ]
+    deadline = time.monotonic() + 30
+    while True:
+        shown = apache.autoprov("audit", "--json", "--limit", "1000").stdout
+        records = [json.loads(line) for line in shown.splitlines()]
+        missing = [w for w in wanted if not any(
+            (r["outcome"], r["mac"]) == w[:2] and w[2] in r["reason"] and r["path"] == config_of(w[1])
+            for r in records)]
+        if not missing:
+            break
+        assert time.monotonic() < deadline, (missing, records)
+        time.sleep(0.2)
+    assert all("pw-" not in json.dumps(r) for r in records)
 
 
 def test_required_refuses_secrets_without_a_certificate(site):
