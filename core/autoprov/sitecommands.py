@@ -132,6 +132,9 @@ def models(site: Site) -> None:
         for name in model.firmware_files:
             state = "present" if (model.firmware_dir / name).is_file() else "missing"
             click.echo(f"    {name}: {state}")
+        for generation in model.generations or (None,):
+            for refusal in model.check_settings(generation):
+                click.echo(f"  REFUSED SETTING{f' ({generation})' if generation else ''}: {refusal}")
     for tie in site.file_conflicts() + site.ties:
         click.echo(f"TIE {tie}")
     for broken in site.plugins.broken:

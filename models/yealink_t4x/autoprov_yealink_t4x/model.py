@@ -150,14 +150,29 @@ class YealinkModel(DeviceModel):
         text = self.templates.get_template(template).render_unicode(model=self, **context)
         return text.encode("utf-8")
 
-    def render(self, rule: FileRule, phone: PhoneView | None = None) -> bytes:
+    def render(self, rule: FileRule, phone: PhoneView | None = None, generation: str | None = None) -> bytes:
         if phone is not None:
             zone = yealink_time_settings(phone.time_zone) if phone.time_zone else ()
             return self._render(rule.template or "", phone=phone, transport=TRANSPORTS[self.settings.sip.transport],
                                 time_params=zone)
         return self._render(rule.template or "", **self._common())
 
+    def check_settings(self, generation: str | None = None) -> list[Refusal]:
+        """[polling] in Yealink's terms: rel is ``repeat.minutes`` (whole minutes); abs and random are the
+        ``weekly`` window on every day of the week, so their period is one day (docs/vendors/yealink.md)."""
+        p = self.settings.polling
+        if not p.enabled:
+            return []
+        if p.mode == "rel" and p.period % 60:
+            return [Refusal("polling.period", f"a {self.label} polls every whole number of minutes, not every "
+                                              f"{p.period} s")]
+        if p.mode in ("abs", "random") and p.period != 86400:
+            return [Refusal("polling.period", f"a {self.label} polls in mode {p.mode!r} once a day (86400 s), "
+                                              f"not every {p.period} s; use mode 'rel' for another period")]
+        return []
+
     def _common(self) -> dict[str, object]:
+        self.require_settings()
         base = self.settings.public_url
         rom = self.firmware_file if self.options.upgrade_firmware else None
         polling = self.settings.polling
@@ -170,7 +185,7 @@ class YealinkModel(DeviceModel):
             "ntp_server": self.settings.time.sntp_server,
             "time_params": yealink_time_settings(self.settings.time.time_zone),
             "polling": polling,
-            "repeat_minutes": max(1, polling.period // 60),
+            "repeat_minutes": polling.period // 60,
         }
 
     # --- Company directory ----------------------------------------------------------------------------
