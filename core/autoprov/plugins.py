@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.phonefiles.pages",
     "autoprov.agi.pages",
     "autoprov.zerotouch.cli",
+    "autoprov.zerotouch.reach",
 )
 
 
