@@ -301,6 +301,10 @@ class DeviceModel:
         default: this model cannot be moved by autoprov."""
         raise ValueError(f"{self.label} declares no way to move its phones off another server")
 
+    def reprovision_note(self) -> str:
+        """What the admin does with the files, and what the phone goes through (printed after writing them)."""
+        return "copy them onto the old server; the phones read them there and move to the new one"
+
     # --- Refusing bad data at the door ------------------------------------------------------------------
     def check_phone(self, phone: PhoneView) -> list[Refusal]:
         """What this model cannot render for ``phone``: checked at ``phone add/update``, ``extension update``

@@ -6,9 +6,11 @@ from __future__ import annotations
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from autoprov.devices import DeviceModel
 from tests.conftest import cli as autoprov
 from tests.conftest import free_port, write_config
 from tests.phones import user_agent
@@ -87,9 +89,8 @@ def test_refusals_write_nothing(config, tmp_path):
                           check=False)
         assert result.returncode == 1 and message in result.stderr
         assert not out.exists() or not any(out.iterdir())
-    other = autoprov("reprovision", "--to", "http://x.example.test", "--model", "yealink_t41p", "--out", str(out),
-                     config=config, check=False)
-    assert other.returncode == 1 and "declares no way to move its phones" in other.stderr
+    with pytest.raises(ValueError, match="declares no way to move its phones"):  # a model without one
+        DeviceModel.reprovision_files(SimpleNamespace(label="Acme A100"), "http://x.example.test", None, None)
     (tmp_path / "bad.cfg").write_text("<APPLICATION CONFIG_FILES='a'")
     bad = autoprov("reprovision", "--to", "http://x.example.test", "--model", "polycom_ip330", "--firmware", "3.3.2",
                    "--old-master", str(tmp_path / "bad.cfg"), "--out", str(out), config=config, check=False)

@@ -124,15 +124,16 @@ def notify_command(site: Site, ctx: click.Context, macs: tuple[str, ...], model_
               "user:password@ for a provisioning login).")
 @click.option("--model", "model_name", required=True, help="The phones' model (as `autoprov models` lists it).")
 @click.option("--firmware", help="The version the phones run (their User-Agent shows it, e.g. 3.3.2.0413).")
-@click.option("--old-master", type=click.File("rb"), help="The old server's shared config, to keep what it lists.")
+@click.option("--old-master", type=click.File("rb"), help="The old server's file of the same name, to keep what "
+              "it sets (Polycom 000000000000.cfg, Yealink y0000000000NN.cfg, Grandstream cfg.xml).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory to write the files into (then copy them onto the old FTP/TFTP/HTTP server).")
 @click.pass_context
 def reprovision_command(ctx: click.Context, target: str, model_name: str, firmware: str | None,
                         old_master: BinaryIO | None, out: Path) -> None:
-    """Write what moves phones off an OLD provisioning server onto this one: the model's device-settings file
-    and the old shared config that includes it first. Each phone then reboots twice: once onto this server,
-    once onto its model's path here."""
+    """Write what moves phones off an OLD provisioning server onto this one, in the model's own terms (Polycom:
+    a device-settings file and the old shared config that includes it first; Yealink: the model's common file;
+    Grandstream: cfg.xml). Then says what the phone goes through."""
     site = ctx.find_object(LazySite).get()
     model = site.models.get(model_name)
     if model is None:
@@ -148,8 +149,7 @@ def reprovision_command(ctx: click.Context, target: str, model_name: str, firmwa
     for name, body in written.items():
         (out / name).write_bytes(body)
         click.echo(f"wrote {out / name}")
-    click.echo("copy them onto the old server; each phone reads them at its next boot, stores the new server, "
-               "reboots onto it, is pointed at its model's path there and reboots once more")
+    click.echo(model.reprovision_note())
 
 
 @hookimpl

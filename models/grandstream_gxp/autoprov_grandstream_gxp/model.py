@@ -30,7 +30,7 @@ from autoprov.devices import (
     PhoneView,
     Refusal,
 )
-from autoprov_grandstream_gxp import pvalues
+from autoprov_grandstream_gxp import pvalues, reprovision
 from autoprov_grandstream_gxp.pvalues import Params
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -142,6 +142,15 @@ class GrandstreamModel(DeviceModel):
         for account in range(1, self.line_count + 1):
             params += pvalues.account_params(account, lines.get(account))
         return params + self.site_params(phone.time_zone)
+
+    # --- Moving phones off another server -----------------------------------------------------------------
+    def reprovision_files(self, target: str, firmware: str | None, old_master: bytes | None) -> dict[str, bytes]:
+        return {"cfg.xml": reprovision.generic_config(target, old_master)}
+
+    def reprovision_note(self) -> str:
+        return ("copy cfg.xml onto the old server (where it has cfg<mac>.xml files, phones read those instead: "
+                "add the same P-values there); a phone reads it at its next boot or check, stores the new server, "
+                "and provisions from it after one reboot (P145 takes effect at a reboot)")
 
     # --- Phonebook --------------------------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes:

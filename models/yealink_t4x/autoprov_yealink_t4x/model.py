@@ -34,6 +34,7 @@ from autoprov.devices import (
     Refusal,
 )
 from autoprov.xmlsafe import strip_forbidden
+from autoprov_yealink_t4x import reprovision
 from autoprov_yealink_t4x.cfgvalue import problem
 from autoprov_yealink_t4x.settings import YealinkSettings
 from autoprov_yealink_t4x.timezone import yealink_time_settings
@@ -187,6 +188,15 @@ class YealinkModel(DeviceModel):
             "polling": polling,
             "repeat_minutes": polling.period // 60,
         }
+
+    # --- Moving phones off another server -----------------------------------------------------------------
+    def reprovision_files(self, target: str, firmware: str | None, old_master: bytes | None) -> dict[str, bytes]:
+        return {self.common_file: reprovision.common_file(target, old_master)}
+
+    def reprovision_note(self) -> str:
+        return (f"copy {self.common_file} onto the old server (every {self.label} reads it); a phone stores the new "
+                "server at its next boot or scheduled check and provisions from it at the following one (or "
+                "reboot it, or send it check-sync from the old PBX)")
 
     # --- Company directory ----------------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes:

@@ -238,6 +238,10 @@ class PolycomModel(DeviceModel):
 
         return reprovision_files(target, firmware, old_master)
 
+    def reprovision_note(self) -> str:
+        return ("copy them onto the old server; each phone reads them at its next boot, stores the new server, "
+                "reboots onto it, is pointed at its model's path there and reboots once more")
+
     def parse_log_line(self, text: str, uploaded: dt.datetime) -> LogRecord:
         return parse_line(text, uploaded)
 
