@@ -10,16 +10,13 @@ import pytest
 
 from tests.conftest import cli as autoprov
 from tests.conftest import free_port, write_config
+from tests.zerotouch.sqlite import database_url  # noqa: F401  (SQLite only)
 from tests.zerotouch.test_notify import Sipp, header
 from tests.zerotouch.test_notify_ami import AmiPeer, ami_config, contact
 
 A, B, C = "0004f2aaaa01", "001565aaaa02", "0004f2aaaa03"
 T46S = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:aa:02"
 
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/autoprov.db"
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ parsed back; a mode a model (or a firmware generation) cannot do is refused, nam
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from autoprov.tables import Sighting
 from tests.conftest import cli as autoprov
 from tests.conftest import free_port, write_config
+from tests.zerotouch.sqlite import database_url  # noqa: F401  (SQLite only)
 
 SIP3_UA = "FileTransport PolycomSoundPointIP-SPIP_331-UA/3.3.2.0413"
 UC4_UA = "FileTransport PolycomSoundPointIP-SPIP_331-UA/4.0.15.1009"
@@ -20,11 +20,6 @@ VVX_UA = "FileTransport PolycomVVX-VVX_410-UA/5.9.0.9373 Type/Application"
 YEALINK_UA = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:01"
 GS_UA = "Grandstream Model HW GXP2160 SW 1.0.11.7 DevId 000b828aa872"
 
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """Generated files need no database: SQLite only (the backends are compared elsewhere)."""
-    return f"sqlite:///{tmp_path}/autoprov.db"
 
 
 def polling(site, mode: str, period: int = 86400, time: str = "03:00", end: str = "04:00",

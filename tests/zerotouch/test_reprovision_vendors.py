@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import cli as autoprov
 from tests.conftest import free_port, write_config
 from tests.zerotouch import grandstream_phone, yealink_phone
+from tests.zerotouch.sqlite import database_url  # noqa: F401  (SQLite only)
 
 NEW = "http://prov.example.test:8080"  # the settings fixture's public_url
 OLD = "tftp://old-tftp.example.test"
@@ -20,10 +21,6 @@ YEALINK_MAC, GS_MAC = "001565aabb01", "000b82aabb01"
 YEALINK_UA = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:01"
 GS_UA = "Grandstream Model HW GXP2160 SW 1.0.11.7 DevId 000b82aabb01"
 
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/autoprov.db"
 
 
 @pytest.fixture
