@@ -26,9 +26,11 @@ def can_notify(site: Site) -> bool:
 
 
 def notify_phones(site: Site, macs: list[str], reboot: bool = False) -> list[NotifyResult] | None:
-    """The first implementation's results (one per MAC, in order), or None when none is installed or every
-    one failed (a failing plugin is reported broken, as for every hook)."""
-    for _, results in site.plugins.each_result("autoprov_notify_phones", site=site, macs=macs, reboot=reboot):
+    """The first answer's results (one per MAC, in order), or None when no implementation is installed or
+    none answered (a failing plugin is reported broken, as for every hook). As pluggy calls hooks, the plugin
+    registered last is asked first: an installed plugin comes before the built-in autoprov.zerotouch."""
+    impls = reversed(site.plugins.hook.autoprov_notify_phones.get_hookimpls())
+    for _, results in site.plugins.each_result("autoprov_notify_phones", impls, site=site, macs=macs, reboot=reboot):
         if results is not None:
             return list(results)
     return None

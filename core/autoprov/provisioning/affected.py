@@ -45,10 +45,12 @@ def changed(site: Site, before: dict[str, State]) -> list[str]:
     return out
 
 
-def tell(site: Site, macs: list[str], notify: bool, reboot: bool = False) -> None:
-    """Say which phones the edit affects and how to notify them; ``notify``: notify them now."""
+def tell(site: Site, macs: list[str], notify: bool, reboot: bool = False, quiet: bool = False) -> None:
+    """Say which phones the edit affects and how to notify them; ``notify``: notify them now. ``quiet``:
+    nothing when none is (adding phones: a phone never seen has nothing to re-read)."""
     if not macs:
-        click.echo("no phone's config changed")
+        if not quiet:
+            click.echo("no phone's config changed")
         return
     click.echo(f"config changed for {len(macs)} phone(s): {' '.join(macs)}")
     if not notify:

@@ -137,7 +137,7 @@ def phone_add(site: Site, mac: str, model: str, lines: tuple[str, ...], time_zon
     before = affected.served(site, [admin.parse_mac(mac)])
     p = admin.add_phone(site, mac, model, lines, time_zone, notes)
     click.echo(f"added phone {p.mac} ({p.model}) with {len(lines)} line(s)")
-    affected.tell(site, affected.changed(site, before), notify)
+    affected.tell(site, affected.changed(site, before), notify, quiet=True)
 
 
 @phone.command("update")
@@ -257,7 +257,7 @@ def import_csv(site: Site, csv_file: Path, notify: bool) -> None:
     click.echo(f"imported {result.extensions} extension(s), {result.phones} phone(s), {result.lines} line(s)")
     # An import only adds: existing phones keep their files; new ones were served nothing before.
     new = sorted({mac for (mac,) in Phone.select(Phone.mac).tuples()} - existing)
-    affected.tell(site, affected.changed(site, dict.fromkeys(new)), notify)
+    affected.tell(site, affected.changed(site, dict.fromkeys(new)), notify, quiet=True)
 
 
 @click.command()
