@@ -76,9 +76,10 @@ def ami_contacts(site: Site) -> list[Contact]:
 
 
 def table_contacts(site: Site) -> list[Contact]:
-    cursor = site.db.execute_sql("SELECT id, uri, via_addr, via_port FROM ps_contacts")
+    with site.db.atomic():  # PostgreSQL: a failed query must not poison the connection for what follows
+        rows = site.db.execute_sql("SELECT id, uri, via_addr, via_port FROM ps_contacts").fetchall()
     found = (_contact(str(i or ""), str(u or ""), str(a or ""), str(p or ""), "registered (ps_contacts)")
-             for i, u, a, p in cursor.fetchall())
+             for i, u, a, p in rows)
     return [c for c in found if c is not None]
 
 
