@@ -7,10 +7,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+import requests
 
 from autoprov.tables import Sighting
 from tests.conftest import cli as autoprov
-from tests.conftest import free_port, write_config
+from tests.conftest import free_port, running_server, write_config
 from tests.zerotouch.sqlite import database_url  # noqa: F401  (SQLite only)
 
 SIP3_UA = "FileTransport PolycomSoundPointIP-SPIP_331-UA/3.3.2.0413"
@@ -147,6 +148,20 @@ def test_models_lists_refused_settings_beforehand(tmp_path, settings):
     out = autoprov("models", config=config).stdout
     assert "REFUSED SETTING (sip3): polling.mode: a Polycom SoundPoint IP 330 on SIP 3.x" in out
     assert "REFUSED SETTING (uc)" not in out  # UC Software polls at random
+
+
+def test_a_real_server_warns_at_start_and_answers_the_refusal(tmp_path, settings, site, capsys):
+    port = free_port()
+    config = write_config(tmp_path / "autoprov.toml", settings, port)
+    config.write_text(config.read_text() + '[polling]\nmode = "random"\n')
+    with running_server(config, port) as url:
+        refused = requests.get(f"{url}/prov/polycom_ip330/site.cfg", headers={"User-Agent": IP330_UA}, timeout=10)
+        served = requests.get(f"{url}/prov/polycom_ip331/site.cfg", headers={"User-Agent": UC4_UA}, timeout=10)
+    assert refused.status_code == 500 and "cannot poll in mode 'random'" in refused.text
+    assert served.status_code == 200 and 'prov.polling.mode="random"' in served.text
+    log = capsys.readouterr().err
+    assert "WARNING: polycom_ip330 (sip3): polling.mode: a Polycom SoundPoint IP 330 on SIP 3.x" in log
+    assert "WARNING: polycom_vvx410" not in log
 
 
 @pytest.mark.parametrize("ua,path,server_type,boot", [
