@@ -9,7 +9,10 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from autoprov.tables import Sighting
+from autoprov.devices import GENERATED, SettingRefused
+from autoprov.provisioning import admin
+from autoprov.provisioning.rendered import rendered_files
+from autoprov.tables import Phone, Sighting
 from tests.conftest import cli as autoprov
 from tests.conftest import free_port, running_server, write_config
 from tests.zerotouch.sqlite import database_url  # noqa: F401  (SQLite only)
@@ -89,7 +92,8 @@ def test_polycom_sip3_polls_abs_and_rel_and_is_refused_random(site, client, db):
 def test_polycom_relative_period_too_short_is_refused(site, client):
     polling(site, "rel", 600)
     r = client.get("/prov/polycom_vvx410/site.cfg", headers={"User-Agent": VVX_UA})
-    assert r.status_code == 500 and "Polycom VVX 410 polls in mode 'rel' every more than 3600 s" in r.data.decode()
+    assert r.status_code == 500
+    assert "in mode 'rel' a Polycom VVX 410 needs a period over 3600 s, not 600" in r.data.decode()
 
 
 @pytest.mark.parametrize("mode,expected", [
@@ -174,3 +178,87 @@ def test_device_cfg_follows_the_firmware_generation(client, ua, path, server_typ
     attrs = ET.fromstring(client.get(path, headers={"User-Agent": ua}).data).attrib
     assert (attrs["device.prov.serverType"], attrs["device.dhcp.bootSrvUseOpt"]) == (server_type, boot)
     assert attrs["device.prov.serverType.set"] == attrs["device.dhcp.bootSrvUseOpt.set"] == "1"
+
+
+def test_the_admin_view_shows_the_generation_the_phone_reported(site, client):
+    mac = "0004f2aabb31"
+    with site.db.connection_context():
+        admin.add_extension(admin.ExtensionData("1001", secret="pw"))
+        admin.add_phone(site, mac, "polycom_ip331", ["1001"])
+
+    def device_cfg() -> dict[str, str]:
+        with site.db.connection_context():
+            files = {f.name: f.body for f in rendered_files(site, Phone.get(Phone.mac == mac))}
+        return ET.fromstring(files["device.cfg"]).attrib
+
+    assert device_cfg()["device.prov.serverType"] == "2"  # never seen: the model's first generation (SIP 3.x)
+    assert client.get(f"/prov/polycom_ip331/{mac}-phone.cfg", headers={"User-Agent": UC4_UA}).status_code == 200
+    assert device_cfg()["device.prov.serverType"] == "HTTP"  # it said UC Software 4.0.15
+
+
+def _polycom(body: bytes) -> dict[str, str] | None:
+    prov = ET.fromstring(body).find("prov")
+    return dict(prov.attrib) if prov is not None else None
+
+
+def _yealink(body: bytes) -> dict[str, str] | None:
+    pairs = (line.split(" = ", 1) for line in body.decode().splitlines() if " = " in line)
+    found = {k: v for k, v in pairs if k.startswith("static.auto_provision.") and not k.endswith(".server.url")}
+    return found or None
+
+
+def _grandstream(body: bytes) -> dict[str, str] | None:
+    config = ET.fromstring(body).find("config")
+    return {e.tag: e.text or "" for e in config if e.tag in ("P194", "P193", "P285", "P8458", "P8459")} or None
+
+
+READERS = {"Polycom": _polycom, "Yealink": _yealink, "Grandstream": _grandstream}
+EXPECTED = {
+    "Polycom": {"abs": {"prov.polling.enabled": "1", "prov.polling.mode": "abs", "prov.polling.period": "86400",
+                        "prov.polling.time": "03:00"},
+                "rel": {"prov.polling.enabled": "1", "prov.polling.mode": "rel", "prov.polling.period": "7200"},
+                "random": {"prov.polling.enabled": "1", "prov.polling.mode": "random", "prov.polling.period": "86400",
+                           "prov.polling.time": "03:00", "prov.polling.timeRandomEnd": "05:00"},
+                "off": {"prov.polling.enabled": "0"}},
+    "Yealink": {"abs": {"static.auto_provision.repeat.enable": "0", "static.auto_provision.weekly.enable": "1",
+                        "static.auto_provision.weekly.begin_time": "03:00",
+                        "static.auto_provision.weekly.end_time": "03:00",
+                        "static.auto_provision.weekly.dayofweek": "0123456"},
+                "rel": {"static.auto_provision.repeat.enable": "1", "static.auto_provision.repeat.minutes": "120",
+                        "static.auto_provision.weekly.enable": "0"},
+                "random": {"static.auto_provision.repeat.enable": "0", "static.auto_provision.weekly.enable": "1",
+                           "static.auto_provision.weekly.begin_time": "03:00",
+                           "static.auto_provision.weekly.end_time": "05:00",
+                           "static.auto_provision.weekly.dayofweek": "0123456"},
+                "off": {"static.auto_provision.repeat.enable": "0", "static.auto_provision.weekly.enable": "0"}},
+    "Grandstream": {"abs": {"P194": "2", "P285": "3", "P8458": "0"}, "rel": {"P194": "1", "P193": "120"},
+                    "random": {"P194": "2", "P285": "3", "P8458": "1", "P8459": "5"}, "off": {"P194": "0"}},
+}
+
+
+@pytest.mark.parametrize("mode", ["abs", "rel", "random", "off"])
+def test_every_installed_model_writes_or_refuses_every_mode(site, mode):
+    """Every model of every generation: its generated files carry the mode in its own terms (parsed back), or
+    it refuses the mode, naming itself, exactly when check_settings says so."""
+    polling(site, "abs" if mode == "off" else mode, 7200 if mode == "rel" else 86400, "03:00", "05:00",
+            enabled=mode != "off")
+    refused = []
+    for model in site.models.values():
+        read = READERS[model.vendor]
+        for generation in model.generations or (None,):
+            refusals = model.check_settings(generation)
+            carried = 0
+            for rule in (r for r in site.files_of(model) if r.role == GENERATED):
+                try:
+                    body = model.render(rule, None, generation)
+                except SettingRefused as exc:
+                    assert refusals and model.label in str(exc), (model.name, generation, exc)
+                    refused.append((model.name, generation))
+                    continue
+                found = read(body)
+                if found is not None:
+                    assert found == EXPECTED[model.vendor][mode], (model.name, generation, rule.pattern)
+                    carried += 1
+            assert carried or refusals, f"{model.name} ({generation}) writes no polling"
+    polycom_sip3 = {(m.name, "sip3") for m in site.models.values() if "sip3" in m.generations}
+    assert set(refused) == (polycom_sip3 if mode == "random" else set())

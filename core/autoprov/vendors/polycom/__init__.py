@@ -113,7 +113,7 @@ class PolycomModel(DeviceModel):
             return [Refusal("polling.mode", f"a {self.label} on {gen.label} firmware cannot poll in mode "
                                             f"{polling.mode!r} (it can: {', '.join(gen.polling_modes)})")]
         if polling.mode == "rel" and polling.period <= POLYCOM_MIN_PERIOD:
-            return [Refusal("polling.period", f"a {self.label} polls in mode 'rel' every more than "
+            return [Refusal("polling.period", f"in mode 'rel' a {self.label} needs a period over "
                                               f"{POLYCOM_MIN_PERIOD} s, not {polling.period}")]
         return []
 
