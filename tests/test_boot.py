@@ -194,7 +194,8 @@ def test_per_phone_time_zone_overrides_the_site(site, client, db):
 def test_site_config_from_configuration(site, client):
     site.settings.time.sntp_server = "ntp.example.test"
     site.settings.time.time_zone = "Europe/Berlin"
-    site.settings.polling.mode = "random"
+    site.settings.polling.mode = "rel"
+    site.settings.polling.period = 7200
     site.settings.site_params = {"up.backlight.idleIntensity": "1", "feature.presence.enabled": 'x"<&>'}
     root = ET.fromstring(client.get("/prov/polycom_ip330/site.cfg", headers=IP330).data)
     assert root.find("voIpProt").get("voIpProt.server.1.address") == "pbx.example.test"
@@ -203,8 +204,7 @@ def test_site_config_from_configuration(site, client):
     assert tz.get("tcpIpApp.sntp.gmtOffset") == "3600"
     assert tz.get("tcpIpApp.sntp.daylightSavings.start.dayOfWeek.lastInMonth") == "1"
     prov = root.find("prov")
-    assert (prov.get("prov.polling.enabled"), prov.get("prov.polling.mode")) == ("1", "random")
-    assert (prov.get("prov.polling.time"), prov.get("prov.polling.timeRandomEnd")) == ("03:00", "04:00")
+    assert prov.attrib == {"prov.polling.enabled": "1", "prov.polling.mode": "rel", "prov.polling.period": "7200"}
     params = root.find("params")
     assert params.get("up.backlight.idleIntensity") == "1"
     assert params.get("feature.presence.enabled") == 'x"<&>'

@@ -43,7 +43,8 @@ def pvalues(body: bytes) -> tuple[str | None, dict[int, str]]:
 def site_values(path: str = "prov.example.test:8080", model: str = "grandstream_gxp2160",
                 zone: str = "CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00") -> dict[int, str]:
     return {30: "pool.ntp.org", 64: "customize", 246: zone, 212: "1", 237: path, 192: f"{path}/prov/{model}",
-            330: "1", 331: f"{path}/prov/{model}"}
+            330: "1", 331: f"{path}/prov/{model}",
+            194: "2", 285: "3", 8458: "0"}  # [polling] default: daily at 03:00 (tests/zerotouch/test_polling.py)
 
 
 # Written out by hand from the P-value tables in docs/vendors/grandstream.md, not computed by the plugin.

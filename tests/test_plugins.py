@@ -28,6 +28,7 @@ from click.testing import CliRunner
 from autoprov import hookimpl, hookspecs
 from autoprov.agi.runner import collect_scripts
 from autoprov.agi.testing import local_call
+from autoprov.checksync import NotifyResult, can_notify, notify_phones
 from autoprov.cli import build_cli
 from autoprov.config import ConfigError, Settings
 from autoprov.devices import GENERATED, PHONE, ROOT, DeviceModel, FileRule, Identity, ModelPlugin, Support
@@ -181,6 +182,11 @@ DISTRIBUTIONS: dict[str, dict[str, str]] = {
             @hookimpl
             def autoprov_admin_phone_sections():
                 raise RuntimeError("autoprov_admin_phone_sections exploded")
+
+
+            @hookimpl
+            def autoprov_notify_phones(site, macs, reboot):
+                raise RuntimeError("autoprov_notify_phones exploded")
         ''',
     },
     "autoprov-broken-import": {
@@ -864,6 +870,38 @@ def test_hook_autoprov_register_commands(sites, settings, tmp_path):
     assert "ping" in cli_run(site, tmp_path, "--help")
 
 
+class PagerNotifier:
+    """Another way to reach phones (a PBX's own API): answers for the MACs it knows, None to pass."""
+
+    def __init__(self, known: set[str]) -> None:
+        self.known = known
+        self.calls: list[tuple[list[str], bool]] = []
+
+    @hookimpl
+    def autoprov_notify_phones(self, site: Site, macs: list[str], reboot: bool) -> list[NotifyResult] | None:
+        self.calls.append((macs, reboot))
+        if not set(macs) <= self.known:
+            return None
+        return [NotifyResult(mac, True, f"{mac}: paged{' (reboot)' if reboot else ''}") for mac in macs]
+
+
+def test_hook_autoprov_notify_phones(sites, settings):
+    """The plugin registered last answers first; one that passes (None) leaves it to the next, here the
+    built-in autoprov.zerotouch; with no implementation at all, nothing can notify."""
+    pager = PagerNotifier({"0004f2000001"})
+    site = sites(settings, pager=pager)
+    assert can_notify(site)
+    with site.db.connection_context():
+        assert notify_phones(site, ["0004f2000001"], reboot=True) == [
+            NotifyResult("0004f2000001", True, "0004f2000001: paged (reboot)")]
+        (fallback,) = notify_phones(site, ["0004f2000002"])
+    assert pager.calls == [(["0004f2000001"], True), (["0004f2000002"], False)]
+    assert not fallback.ok and "not sent: never seen and not registered" in fallback.report  # zerotouch's answer
+    for name in ("pager", "autoprov.zerotouch.reach"):
+        site.plugins.unregister(name=name)
+    assert not can_notify(site) and notify_phones(site, ["0004f2000001"]) is None
+
+
 def test_hook_autoprov_agi_scripts(monkeypatch, plugin_paths, config):
     """An installed plugin's call script, run by the real `autoprov agi run` as Asterisk's AGI() runs it."""
     with_plugins(monkeypatch, plugin_paths["good"])
@@ -902,11 +940,14 @@ def test_plugin_raising_in_every_hook_is_reported_and_the_rest_serves(sites, set
         acme_conf = client.get("/acme.conf", headers={"User-Agent": ACME_UA})
         scripts = collect_scripts(site.plugins)  # AGI scripts
         admin_login = client.get("/admin/login")  # admin pages and phone sections
+        with site.db.connection_context():
+            notified = notify_phones(site, ["0004f2000330"])  # check-sync: the built-in answers after it
         listing = cli_run(site, tmp_path, "models")  # commands (and a second Site for the CLI)
     assert polycom.status_code == 200 and b"prov/polycom_ip330/device.cfg" in polycom.data
     assert acme_conf.status_code == 200 and "ring.tone=classic" in acme_conf.text
     assert {"cid-name", "route"} <= set(scripts)
     assert admin_login.status_code == 200 and 'name="password"' in admin_login.text
+    assert notified is not None and "not sent" in notified[0].report
     every_hook = {("exploding", hook) for hook in hookspec_names()}
     assert broken_hooks(site) == every_hook
     for hook in hookspec_names():

@@ -223,6 +223,13 @@ class AsteriskSettings:
     ami_user: str = ""
     ami_secret: str = ""
     ami_timeout: float = 5.0
+    # How `--notify` after an edit, the admin UI's button and `autoprov notify` (default) reach phones:
+    # "direct" (autoprov sends the NOTIFY) or "ami" (Asterisk sends it).
+    notify_via: str = "direct"
+    # Where a phone's SIP address comes from, before its last sighting: "ami" (PJSIPShowContacts),
+    # "ps_contacts" (Asterisk's realtime table in this database), "auto" (ps_contacts when the database has
+    # that table, else none), or "none" (sightings only).
+    registrations: str = "auto"
 
 
 @dataclass
@@ -414,6 +421,10 @@ def validate(s: Settings) -> None:
     for oui in s.dhcp.extra_ouis:
         if not re.fullmatch(r"[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){2}", oui):
             raise ConfigError(f"dhcp.extra_ouis: {oui!r} is not a MAC prefix of 6 hex digits (e.g. 0004f2)")
+    if s.asterisk.notify_via not in ("direct", "ami"):
+        raise ConfigError("asterisk.notify_via: must be direct or ami")
+    if s.asterisk.registrations not in ("auto", "ami", "ps_contacts", "none"):
+        raise ConfigError("asterisk.registrations: must be auto, ami, ps_contacts or none")
     if s.firmware.send_with not in ("app", "apache"):
         raise ConfigError("firmware.send_with: must be app or apache")
     if not re.fullmatch(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/", s.firmware.apache_alias):

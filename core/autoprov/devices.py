@@ -180,6 +180,12 @@ class LogRecord:
     missed: int | None = None
 
 
+class SettingRefused(ValueError):
+    """A site setting a model's phones cannot follow (a polling mode their firmware lacks): the message names
+    the model and the setting. Raised by ``render``; the phone gets a 500 with the message, the admin a
+    sighting problem, and ``autoprov models`` lists it beforehand (``check_settings``)."""
+
+
 @dataclass(frozen=True)
 class Refusal:
     """A value a model's format cannot carry: ``field`` names it for the CLI and the admin UI."""
@@ -207,6 +213,8 @@ class DeviceModel:
     mac_ouis: tuple[str, ...] = ()  # the first 6 hex digits of its phones' MACs (DHCP, unknown User-Agents)
     firmware_subdir: str | None = None  # below [firmware] root; default: the model's name
     check_sync_event: str | None = None  # the SIP NOTIFY Event that makes the phone re-read its config
+    # Firmware generations whose generated files differ (core keeps one render per generation); () = one way.
+    generations: tuple[str, ...] = ()
     # Plugin settings: a dataclass whose fields are the keys of [plugins.<plugin name>] (None: takes none).
     settings_class: ClassVar[type | None] = None
 
@@ -241,6 +249,10 @@ class DeviceModel:
         is the whole certificate ("" when the server does not export it). Default: none."""
         return None
 
+    def generation(self, firmware: str | None) -> str | None:
+        """Which of ``generations`` a phone reporting ``firmware`` runs (None: the model has one way only)."""
+        return None
+
     # --- Files ----------------------------------------------------------------------------------------
     def files(self) -> tuple[FileRule, ...]:
         """Every file this model answers, at the root and under its path."""
@@ -259,9 +271,22 @@ class DeviceModel:
         """File names the model expects in its firmware directory (for ``autoprov models``)."""
         return ()
 
-    def render(self, rule: FileRule, phone: PhoneView | None = None) -> bytes:
-        """A GENERATED file (``phone`` None) or one phone's PHONE file, from the rule's template."""
+    def render(self, rule: FileRule, phone: PhoneView | None = None, generation: str | None = None) -> bytes:
+        """A GENERATED file (``phone`` None) or one phone's PHONE file, from the rule's template, for phones
+        of firmware ``generation`` (one of ``generations``; None: the model's default). SettingRefused for a
+        site setting the phones cannot follow."""
         raise NotImplementedError(f"{self.name} does not render {rule.pattern}")
+
+    def check_settings(self, generation: str | None = None) -> list[Refusal]:
+        """Site settings this model's phones (of ``generation``) cannot follow; ``autoprov models`` shows them
+        for every generation, before a phone is refused its file."""
+        return []
+
+    def require_settings(self, generation: str | None = None) -> None:
+        """SettingRefused naming what ``check_settings`` refuses, if anything (for ``render``)."""
+        refusals = self.check_settings(generation)
+        if refusals:
+            raise SettingRefused("; ".join(str(r) for r in refusals))
 
     # --- Directory, uploads -----------------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes | None:
@@ -292,6 +317,10 @@ class DeviceModel:
         None: the model has no way to be handed a login; its phones use the site-wide one, set on the phone
         or in its provisioning URL by the admin (README, "Security: HTTP credentials")."""
         return None
+
+    def reprovision_note(self) -> str:
+        """What the admin does with the files, and what the phone goes through (printed after writing them)."""
+        return "copy them onto the old server; the phones read them there and move to the new one"
 
     # --- Refusing bad data at the door ------------------------------------------------------------------
     def check_phone(self, phone: PhoneView) -> list[Refusal]:

@@ -13,10 +13,12 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from autoprov.checksync import NotifyResult
     from autoprov.config import Settings
     from autoprov.devices import DeviceModel
     from autoprov.phonepath import FileHandler
     from autoprov.schema import Migration
+    from autoprov.site import Site
     from autoprov.web import Route
 
 hookspec = pluggy.HookspecMarker("autoprov")
@@ -66,6 +68,13 @@ def autoprov_agi_scripts() -> dict[str, Any]:
     run once per call on its own thread; ``ctx.query(fn)`` runs database work time-limited, and raising
     (or a database failure) ends the AGI with AGISTATUS=FAILURE so the dialplan goes on.
     """
+
+
+@hookspec
+def autoprov_notify_phones(site: Site, macs: list[str], reboot: bool) -> list[NotifyResult] | None:
+    """Make these phones re-read their configuration now (``reboot``: restart too), inside a database
+    connection; one ``autoprov.checksync.NotifyResult`` per MAC, in order. The first implementation that
+    answers is used (``autoprov.checksync.notify_phones``)."""
 
 
 # -- the admin web UI (autoprov.adminui) ---------------------------------------------------------------------

@@ -48,6 +48,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.security.cli",
     "autoprov.security.pages",
     "autoprov.atrest.cli",
+    "autoprov.zerotouch.reach",
 )
 
 

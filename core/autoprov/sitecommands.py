@@ -17,7 +17,7 @@ from autoprov.atrest import SecretsUnavailable
 from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.config import ENV_OVERRIDES, masked_settings
 from autoprov.db import close_to_others, describe_database, is_schema_missing, is_unavailable, sqlite_path
-from autoprov.devices import ROOT
+from autoprov.devices import ROOT, DeviceModel, Refusal
 from autoprov.schema import current_versions, outdated
 from autoprov.site import Site
 from autoprov.tables import Sighting
@@ -116,7 +116,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)
+    for model, generation, refusal in settings_refusals(site):
+        click.echo(f"WARNING: {model.name}{f' ({generation})' if generation else ''}: {refusal} (its phones get 500 "
+                   "for the file that would carry it)", err=True)
     run(site, host, port, workers or http.workers, dev=dev)
+
+
+def settings_refusals(site: Site) -> list[tuple[DeviceModel, str | None, Refusal]]:
+    """Site settings an installed model refuses, per firmware generation (``DeviceModel.check_settings``)."""
+    return [(model, generation, refusal) for model in site.models.values()
+            for generation in model.generations or (None,) for refusal in model.check_settings(generation)]
 
 
 @click.command()
@@ -127,6 +136,7 @@ def models(site: Site) -> None:
     and broken plugins."""
     for user_agent in _seen_user_agents(site):
         site.identify(user_agent)
+    refused = settings_refusals(site)
     for model in site.models.values():
         click.echo(f"{model.name}: {model.label} ({model.vendor})")
         click.echo(f"  user-agent tokens: {', '.join(model.user_agent_tokens)}")
@@ -143,6 +153,8 @@ def models(site: Site) -> None:
         for name in model.firmware_files:
             state = "present" if (model.firmware_dir / name).is_file() else "missing"
             click.echo(f"    {name}: {state}")
+        for _, generation, refusal in (r for r in refused if r[0] is model):
+            click.echo(f"  REFUSED SETTING{f' ({generation})' if generation else ''}: {refusal}")
     for tie in site.file_conflicts() + site.ties:
         click.echo(f"TIE {tie}")
     for broken in site.plugins.broken:

@@ -148,7 +148,7 @@ def test_silence_is_a_timeout_and_an_unseen_phone_is_not_sent(config):
                 break
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        "0004f2000001: not sent: never seen: no address to send to (FAILED)",
+        "0004f2000001: not sent: never seen and not registered: no address to send to (FAILED)",
         f"{MAC} 127.0.0.1:{port}: sent NOTIFY sip:1001@127.0.0.1:{port} Event: check-sync -> no answer within "
         "1.2 s (FAILED)",
     ]

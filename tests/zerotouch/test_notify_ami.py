@@ -22,8 +22,9 @@ class AmiPeer:
     """One AMI connection at a time on a loopback port; ``mode``: ok, refuse, drop (close on PJSIPNotify),
     silent (never answer PJSIPNotify), notify-error (Asterisk could not send it), not-ami (another banner)."""
 
-    def __init__(self, mode: str = "ok") -> None:
+    def __init__(self, mode: str = "ok", contacts: tuple[dict[str, str], ...] = ()) -> None:
         self.mode = mode
+        self.contacts = contacts  # ContactList events PJSIPShowContacts lists (fields as Asterisk names them)
         self.actions: list[dict[str, str]] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -31,10 +32,14 @@ class AmiPeer:
         self.thread.start()
 
     def _serve(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
+        while True:  # one connection after another, as Asterisk takes them
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
         with conn:
             conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" if self.mode == "not-ami" else b"Asterisk Call Manager/5.0.2\r\n")
             buffer = b""
@@ -72,6 +77,12 @@ class AmiPeer:
                 reply("Response: Error", aid, "Message: Unable to send NOTIFY")
             else:
                 reply("Response: Success", aid, "Message: NOTIFY sent")
+        elif name == "PJSIPShowContacts":  # a list: Success, one event per contact, then the Complete event
+            reply("Response: Success", aid, "EventList: start",
+                  "Message: A listing of Contacts follows, presented as ContactList events")
+            for contact in self.contacts:
+                reply("Event: ContactList", aid, "ObjectType: contact", *(f"{k}: {v}" for k, v in contact.items()))
+            reply("Event: ContactListComplete", aid, "EventList: Complete", f"ListItems: {len(self.contacts)}")
         elif name == "Logoff":
             reply("Response: Goodbye", aid, "Message: Thanks for all the fish.")
             return False
@@ -160,3 +171,47 @@ def test_unreachable_ami_missing_login_and_an_injected_secret(phones):
         peer.close()
     assert result.returncode == 1 and "Secret contains a line break" in result.stdout
     assert all(a["Action"] != "Originate" for a in peer.actions)
+
+
+def contact(aor: str, uri: str, via: str = "", via_port: str = "0") -> dict[str, str]:
+    """A ContactList event's fields as Asterisk 18-20 sends them (ObjectName is the contact's id)."""
+    return {"ObjectName": f"{aor};@0f3c5a2b9e8d7c6b5a4f3e2d1c0b9a8f", "ViaAddr": via, "ViaPort": via_port,
+            "QualifyTimeout": "3.000000", "CallId": "3c2d9a1e-5f4b", "RegServer": "", "PruneOnBoot": "no",
+            "Path": "", "Endpoint": aor, "AuthenticateQualify": "false", "Uri": uri, "QualifyFrequency": "0",
+            "UserAgent": "PolycomSoundPointIP-SPIP_330-UA/3.3.2.0413", "ExpirationTime": "1796000000",
+            "OutboundProxy": "", "Status": "NonQualified", "RoundtripUsec": "N/A"}
+
+
+def test_registrations_from_the_ami_come_before_the_last_sighting(phones):
+    """Both phones were last seen at 127.0.0.1; Asterisk knows where they registered: 1001 once, at
+    10.20.30.40:5062, which is used; 1002 twice (two phones share it), neither at the phone's last seen address:
+    the contact cannot be told apart, so the sighting is used."""
+    peer = AmiPeer(contacts=(contact("1001", "sip:1001@10.20.30.40:5062;transport=udp", "10.20.30.40", "5062"),
+                             contact("1002", "sip:1002@10.9.9.9:5060"), contact("1002", "sip:1002@10.9.9.8"),
+                             contact("9999", "sip:9999@not-an-address")))
+    try:
+        config = ami_config(phones, peer.port)
+        config.write_text(config.read_text(encoding="utf-8") + 'registrations = "ami"\nnotify_via = "ami"\n')
+        result = autoprov("notify", *MACS, config=config)
+    finally:
+        peer.close()
+    assert result.stdout.splitlines() == [
+        f"{MACS[0]} via AMI 127.0.0.1:{peer.port} (registered (AMI)): sent PJSIPNotify URI: sip:1001@10.20.30.40:5062 "
+        "Event: check-sync -> Success: NOTIFY sent",
+        f"{MACS[1]} via AMI 127.0.0.1:{peer.port}: sent PJSIPNotify URI: sip:1002@127.0.0.1:5060 "
+        "Event: check-sync -> Success: NOTIFY sent"]
+    assert [a["Action"] for a in peer.actions] == ["Login", "PJSIPShowContacts", "Logoff", "Login", "PJSIPNotify",
+                                                   "PJSIPNotify", "Logoff"]
+
+
+def test_registrations_unreadable_fall_back_to_sightings(phones):
+    peer = AmiPeer(mode="refuse")
+    try:
+        config = ami_config(phones, peer.port)
+        config.write_text(config.read_text(encoding="utf-8") + 'registrations = "ami"\n')
+        result = autoprov("notify", MACS[0], "--port", str(free_port()), "--timeout", "0.3", config=config,
+                          check=False)
+    finally:
+        peer.close()
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{MACS[0]} 127.0.0.1:") and "[registrations not read (ami: AMI login refused" in line

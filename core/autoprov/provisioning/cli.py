@@ -11,7 +11,7 @@ from autoprov.cli import one_line, pass_site
 from autoprov.devices import GENERATED, PHONE
 from autoprov.mac import format_mac
 from autoprov.phones import phone_view
-from autoprov.provisioning import admin
+from autoprov.provisioning import admin, affected
 from autoprov.provisioning.admin import ExtensionData
 from autoprov.site import Site
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting
@@ -62,16 +62,19 @@ def extension_add(
 @click.option("--server", help="SIP server host ('' for the site default).")
 @click.option("--port", type=int)
 @click.option("--directory/--no-directory", default=None, help="List in the company directory or not.")
+@click.option("--notify", is_flag=True, help="Make the phones whose config changed re-read it now (check-sync).")
 @pass_site
-def extension_update(site: Site, user_id: str, directory: bool | None, **options: object) -> None:
-    """Change an extension; options not given stay as they are."""
+def extension_update(site: Site, user_id: str, directory: bool | None, notify: bool, **options: object) -> None:
+    """Change an extension; options not given stay as they are. Says which phones' config changed."""
     changes = {k: v for k, v in options.items() if v is not None}
     if directory is not None:
         changes["in_directory"] = directory
     if not changes:
         raise click.UsageError("nothing to change")
+    before = affected.served(site, affected.of_extension(user_id))
     admin.update_extension(user_id, site, **changes)
     click.echo(f"updated extension {user_id}: {', '.join(sorted(changes))}")
+    affected.tell(site, affected.changed(site, before), notify)
 
 
 @extension.command("list")
@@ -126,11 +129,15 @@ def phone() -> None:
 @click.option("--line", "lines", multiple=True, help="Extension for the next line (repeat, line 1 first).")
 @click.option("--time-zone", help="IANA zone overriding the site's for this phone.")
 @click.option("--notes", default="")
+@click.option("--notify", is_flag=True, help="Make the phones whose config changed re-read it now (check-sync).")
 @pass_site
-def phone_add(site: Site, mac: str, model: str, lines: tuple[str, ...], time_zone: str | None, notes: str) -> None:
+def phone_add(site: Site, mac: str, model: str, lines: tuple[str, ...], time_zone: str | None, notes: str,
+              notify: bool) -> None:
     """Add a phone: autoprov phone add 0004f2aabbcc --model polycom_ip330 --line 1001 --line 1002"""
+    before = affected.served(site, [admin.parse_mac(mac)])
     p = admin.add_phone(site, mac, model, lines, time_zone, notes)
     click.echo(f"added phone {p.mac} ({p.model}) with {len(lines)} line(s)")
+    affected.tell(site, affected.changed(site, before), notify, quiet=True)
 
 
 @phone.command("update")
@@ -140,6 +147,7 @@ def phone_add(site: Site, mac: str, model: str, lines: tuple[str, ...], time_zon
 @click.option("--no-lines", is_flag=True, help="Remove every line.")
 @click.option("--time-zone", help="IANA zone for this phone ('' for the site's).")
 @click.option("--notes")
+@click.option("--notify", is_flag=True, help="Make the phones whose config changed re-read it now (check-sync).")
 @pass_site
 def phone_update(
     site: Site,
@@ -149,15 +157,18 @@ def phone_update(
     no_lines: bool,
     time_zone: str | None,
     notes: str | None,
+    notify: bool,
 ) -> None:
-    """Change a phone; options not given stay as they are."""
+    """Change a phone; options not given stay as they are. Says whether its config changed."""
     if lines and no_lines:
         raise click.UsageError("--line and --no-lines contradict each other")
     new_lines = [] if no_lines else (list(lines) if lines else None)
     if model is None and new_lines is None and time_zone is None and notes is None:
         raise click.UsageError("nothing to change")
+    before = affected.served(site, [admin.parse_mac(mac)])
     p = admin.update_phone(site, mac, model, new_lines, time_zone, notes)
     click.echo(f"updated phone {p.mac} ({p.model})")
+    affected.tell(site, affected.changed(site, before), notify)
 
 
 @phone.command("list")
@@ -232,11 +243,14 @@ def render(site: Site, mac: str, which: str | None) -> None:
 
 @click.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--notify", is_flag=True, help="Make the phones whose config changed re-read it now (check-sync).")
 @pass_site
-def import_csv(site: Site, csv_file: Path) -> None:
-    """Add extensions and phones from a CSV file, all or nothing (columns: docs/import.md)."""
+def import_csv(site: Site, csv_file: Path, notify: bool) -> None:
+    """Add extensions and phones from a CSV file, all or nothing (columns: docs/import.md). Names the new
+    phones that already asked for their config."""
     from autoprov.provisioning.csv_import import ImportFailed, import_file
 
+    existing = {mac for (mac,) in Phone.select(Phone.mac).tuples()}
     try:
         result = import_file(site, csv_file)
     except ImportFailed as exc:
@@ -244,6 +258,9 @@ def import_csv(site: Site, csv_file: Path) -> None:
             click.echo(error, err=True)
         raise click.ClickException(f"{len(exc.errors)} error(s); nothing was imported") from None
     click.echo(f"imported {result.extensions} extension(s), {result.phones} phone(s), {result.lines} line(s)")
+    # An import only adds: existing phones keep their files; new ones were served nothing before.
+    new = sorted({mac for (mac,) in Phone.select(Phone.mac).tuples()} - existing)
+    affected.tell(site, affected.changed(site, dict.fromkeys(new)), notify, quiet=True)
 
 
 @click.command()

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
 from autoprov.access import client_address
-from autoprov.devices import FALLBACK, GENERATED, PHONE, DeviceModel, FileRule, PhoneView
+from autoprov.devices import FALLBACK, GENERATED, PHONE, DeviceModel, FileRule, PhoneView, SettingRefused
 from autoprov.logthrottle import log_throttled
 from autoprov.phonepath import FileHandler, Served
 from autoprov.phones import load_phone
@@ -26,11 +26,15 @@ log = logging.getLogger(__name__)
 
 
 def generated(site: Site, request: Request, served: Served) -> Response:
-    """A file rendered from the site's settings alone: no database, rendered once per process."""
-    key = (GENERATED, served.model.name, served.rule)
+    """A file rendered from the site's settings alone: no database, rendered once per process (and per
+    firmware generation, for a model whose files differ by generation: the User-Agent's version says which)."""
+    model = served.model
+    generation = model.generation(served.identity.firmware if served.identity else None) if model.generations \
+        else None
+    key = (GENERATED, model.name, served.rule, generation)
     rendered = site.fixed.get(key)
     if rendered is None:
-        rendered = _render(site, request, served, served.model, served.rule, None)
+        rendered = _render(site, request, served, model, served.rule, None, generation)
         if isinstance(rendered, Response):
             return rendered
         site.fixed[key] = rendered
@@ -123,9 +127,14 @@ def _check(site: Site, model: DeviceModel, view: PhoneView) -> list[str]:
 
 
 def _render(site: Site, request: Request, served: Served, model: DeviceModel, rule: FileRule,
-            view: PhoneView | None) -> Rendered | Response:
+            view: PhoneView | None, generation: str | None) -> Rendered | Response:
     try:
-        return Rendered.of(model.render(rule, view))
+        # A model without generations may be a plugin written before they existed: render(rule, phone).
+        body = model.render(rule, view) if generation is None else model.render(rule, view, generation)
+        return Rendered.of(body)
+    except SettingRefused as exc:  # the admin's setting, not a bug: said as it is, to both
+        served.sight(site, request, problem=f"{rule.pattern} refused: {exc}")
+        return plain(500, f"{model.name} cannot serve {rule.pattern} with this site's settings: {exc}")
     except Exception as exc:
         log_throttled(log, logging.ERROR, f"render:{model.name}:{rule.pattern}", "%s cannot render %s: %r",
                   model.name, rule.pattern, exc)

@@ -18,6 +18,7 @@ from autoprov import hookimpl
 from autoprov.adminui import AdminPage, templates_beside
 from autoprov.adminui.app import AdminRequest
 from autoprov.adminui.tables import AuditEntry
+from autoprov.checksync import NotifyResult, can_notify, notify_phones
 from autoprov.mac import InvalidMac, normalize_mac
 from autoprov.provisioning import admin, csv_import, import_jobs
 from autoprov.provisioning.admin import AdminError, ExtensionData
@@ -261,8 +262,22 @@ def phone_reveal(ui: AdminRequest, mac: str) -> Response:
     return _phone_page(ui, row, values, {}, revealed=True)
 
 
+def phone_reread(ui: AdminRequest, mac: str) -> Response:
+    """POST: check-sync to the phone now, through the core hook; the phone's page shows what was sent and what
+    came back (audited)."""
+    row = _get_phone(mac)
+    results = notify_phones(ui.site, [row.mac], reboot=ui.request.form.get("reboot") == "1")
+    result = results[0] if results else NotifyResult(row.mac, False, "not sent: no installed plugin can notify "
+                                                                      "phones")
+    ui.audit("re-read config", row.mac, result.report + ("" if result.ok else " (FAILED)"))
+    values = {"mac": row.mac, "model": row.model,
+              "lines": [line.extension.user_id for line in row.lines.order_by(PhoneLine.position)],
+              "time_zone": row.time_zone or "", "notes": row.notes}
+    return _phone_page(ui, row, values, {}, notified=result)
+
+
 def _phone_page(ui: AdminRequest, row: Phone, values: dict, errors: dict[str, str], status: int = 200,
-                revealed: bool = False) -> Response:
+                revealed: bool = False, notified: NotifyResult | None = None) -> Response:
     files = rendered_files(ui.site, row)
     shown = [(f, f.body if revealed else masked(f.body, f.secrets)) for f in files]
     model = ui.site.models.get(row.model)
@@ -273,17 +288,20 @@ def _phone_page(ui: AdminRequest, row: Phone, values: dict, errors: dict[str, st
         ui, "prov_phone.mako", status=status, phone=row, model=model, values=values, errors=errors, slots=slots,
         files=shown, revealed=revealed, drift=drift(ui.site, row, files), sightings=_sightings_of([row.mac])[row.mac],
         line_rows=line_rows, models=ui.site.models, extensions=_extension_choices(),
-        sections=ui.phone_sections(row.mac), reread=reread_state(ui, row),
+        sections=ui.phone_sections(row.mac), reread=reread_state(ui, row), notified=notified,
         changes=list(AuditEntry.select().where(AuditEntry.target == row.mac).order_by(AuditEntry.id.desc())
                      .limit(20)),
     )
 
 
 def reread_state(ui: AdminRequest, phone: Phone) -> tuple[bool, str]:
-    """(possible, why not) of making the phone re-read its config now; a notify function comes with check-sync
-    (issue 13)."""
-    return False, "Not available yet: sending check-sync to a phone comes with issue 13. Until then the phone " \
-                  "picks up changes when it next reboots or polls."
+    """(possible, what it does or why not) of making the phone re-read its config now: possible when a plugin
+    implements the core check-sync hook (autoprov.zerotouch does)."""
+    if can_notify(ui.site):
+        return True, "Sends it a SIP NOTIFY (check-sync) now, at its registered or last seen address; what was " \
+                     "sent and what came back shows here."
+    return False, "No installed plugin can notify phones (autoprov.zerotouch does). Until then the phone picks " \
+                  "up changes when it next reboots or polls."
 
 
 def phone_delete(ui: AdminRequest, mac: str) -> Response:
@@ -626,6 +644,7 @@ def autoprov_admin_pages() -> list[AdminPage]:
         AdminPage("phones/new", "phone_new", phone_new, methods=("GET", "POST")),
         AdminPage("phones/<mac>", "phone", phone, methods=("GET", "POST")),
         AdminPage("phones/<mac>/reveal", "phone_reveal", phone_reveal, methods=("POST",)),
+        AdminPage("phones/<mac>/reread", "phone_reread", phone_reread, methods=("POST",)),
         AdminPage("phones/<mac>/delete", "phone_delete", phone_delete, methods=("GET", "POST")),
         AdminPage("extensions", "extensions", extensions, title="Extensions", order=20),
         AdminPage("extensions/new", "extension_new", extension_new, methods=("GET", "POST")),

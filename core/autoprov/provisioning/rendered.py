@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
-from autoprov.devices import GENERATED, MODEL, PHONE
+from autoprov.devices import GENERATED, MODEL, PHONE, DeviceModel
 from autoprov.phones import phone_view
 from autoprov.site import Site
 from autoprov.tables import Phone, Sighting
@@ -40,6 +40,7 @@ def rendered_files(site: Site, phone: Phone) -> list[RenderedFile]:
     login = urlsplit(site.settings.public_url).password
     site_secrets = (login,) if login else ()
     rules = sorted(site.files_of(model), key=lambda r: (r.role != PHONE, r.where != MODEL))
+    generation = _generation(model, phone.mac)
     files = []
     for rule in rules:
         if rule.role not in (PHONE, GENERATED):
@@ -53,13 +54,24 @@ def rendered_files(site: Site, phone: Phone) -> list[RenderedFile]:
                 refusals = model.check_phone(view)
                 if refusals:
                     raise ValueError("; ".join(str(r) for r in refusals))
-            body = model.render(rule, view if per_phone else None)
+            # As the phone gets them: its firmware generation (last sighting) for a model with generations.
+            args = (rule, view if per_phone else None) + ((generation,) if generation is not None else ())
+            body = model.render(*args)
         except Exception as exc:  # a plugin's template or refusal: shown, not a traceback page
             files.append(RenderedFile(name, "", "", (), per_phone, f"{type(exc).__name__}: {exc}"))
             continue
         secrets = line_secrets + site_secrets if per_phone else (site_secrets if rule.secret else ())
         files.append(RenderedFile(name, body.decode("utf-8", "replace"), Rendered.of(body).etag, secrets, per_phone))
     return files
+
+
+def _generation(model: DeviceModel, mac: str) -> str | None:
+    """The firmware generation phone ``mac`` last reported, for a model whose files differ by generation."""
+    if not model.generations:
+        return None
+    seen = (Sighting.select(Sighting.firmware).where((Sighting.mac == mac) & Sighting.firmware.is_null(False))
+            .order_by(Sighting.last_seen.desc()).first())
+    return model.generation(seen.firmware if seen is not None else None)
 
 
 def masked(text: str, secrets: tuple[str, ...]) -> str:

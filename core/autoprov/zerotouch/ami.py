@@ -91,6 +91,23 @@ class AmiClient:
             if packet.get("actionid") == action_id and "response" in packet:
                 return packet
 
+    def action_list(self, name: str, *headers: tuple[str, str]) -> list[dict[str, str]]:
+        """An action answered by a list of events (``Response: Success``, the events carrying its ActionID,
+        then one with ``EventList: Complete``): the events before that last one. AmiError if refused."""
+        answer = self.action(name, *headers)
+        if answer.get("response", "").lower() != "success":
+            raise AmiError(f"{name} refused: {answer.get('message', 'no reason given')}")
+        action_id = answer["actionid"]
+        events = []
+        deadline = time.monotonic() + self.timeout
+        while True:
+            packet = self._packet(deadline)
+            if packet.get("actionid") != action_id or "event" not in packet:
+                continue
+            if packet.get("eventlist", "").lower() == "complete":
+                return events
+            events.append(packet)
+
     def login(self, user: str, secret: str) -> None:
         answer = self.action("Login", ("Username", user), ("Secret", secret), ("Events", "off"))
         if answer.get("response", "").lower() != "success":

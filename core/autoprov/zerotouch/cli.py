@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,8 +11,8 @@ from autoprov import hookimpl
 from autoprov.cli import LazySite, parse_mac, pass_site
 from autoprov.privatefiles import create_private
 from autoprov.site import Site
-from autoprov.tables import Extension, Phone, PhoneLine, Sighting
-from autoprov.zerotouch import ami, dhcp, notify, pjsip, realtime
+from autoprov.tables import Phone
+from autoprov.zerotouch import dhcp, notify, pjsip, reach, realtime
 
 
 @click.command("dhcp")
@@ -85,49 +83,26 @@ def asterisk_notify_conf(site: Site) -> None:
     click.echo(text, nl=False)
 
 
-def _target(site: Site, mac: str, port: int, reboot: bool) -> notify.Target | str:
-    """Where and what to send phone ``mac``, or why it cannot be."""
-    phone = Phone.get_or_none(Phone.mac == mac)
-    seen = (Sighting.select().where(Sighting.mac == mac, Sighting.ip.is_null(False))
-            .order_by(Sighting.last_seen.desc()).first())
-    if seen is None:
-        return "never seen: no address to send to"
-    name = phone.model if phone is not None else seen.model
-    model = site.models.get(name) if name else None
-    if model is None:
-        return f"model {name or 'unknown'} is not installed: no check-sync event known"
-    try:
-        event = notify.event_of(model, reboot)
-        address = ipaddress.ip_address(seen.ip)
-    except notify.NotifyError as exc:
-        return str(exc)
-    except ValueError:
-        return f"last seen from {seen.ip!r}, which is not an IP address"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    first = (PhoneLine.select(Extension.user_id).join(Extension).where(PhoneLine.phone == phone)
-             .order_by(PhoneLine.position).tuples().first()) if phone is not None else None
-    return notify.Target(mac, str(address), port, first[0] if first else mac, event)
-
-
 @click.command("notify")
 @click.argument("macs", nargs=-1)
 @click.option("--model", "model_name", help="Every phone of this model (as `autoprov models` lists it).")
 @click.option("--all", "every", is_flag=True, help="Every phone in the database.")
 @click.option("--reboot", is_flag=True, help="Ask the phones to restart, not only to re-read their configuration.")
-@click.option("--port", default=notify.SIP_PORT, show_default=True, type=click.IntRange(1, 65535),
-              help="The phones' SIP port.")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="The phones' SIP port [default: the registration's, else 5060].")
 @click.option("--timeout", default=4.0, show_default=True, type=click.FloatRange(0.1, 60),
               help="Seconds to wait for each phone's answer.")
-@click.option("--via", type=click.Choice(["direct", "ami"]), default="direct", show_default=True,
-              help="direct: autoprov sends the NOTIFY; ami: Asterisk sends it (PJSIPNotify, [asterisk] ami_*).")
+@click.option("--via", type=click.Choice(["direct", "ami"]),
+              help="direct: autoprov sends the NOTIFY; ami: Asterisk sends it (PJSIPNotify, [asterisk] ami_*) "
+                   "[default: [asterisk] notify_via].")
 @click.pass_context
 @pass_site
 def notify_command(site: Site, ctx: click.Context, macs: tuple[str, ...], model_name: str | None, every: bool,
-                   reboot: bool, port: int, timeout: float, via: str) -> None:
+                   reboot: bool, port: int | None, timeout: float, via: str | None) -> None:
     """Make phones re-read their configuration now: a SIP NOTIFY with their model's check-sync event, to the
-    address each phone was last seen from, sent by autoprov itself or by Asterisk through its Manager
-    Interface. Prints what was sent and what came back per phone; the exit status is 1 if any failed."""
+    address each phone is registered at ([asterisk] registrations) or was last seen from, sent by autoprov
+    itself or by Asterisk through its Manager Interface. Prints what was sent and what came back per phone;
+    the exit status is 1 if any failed."""
     if sum((bool(macs), model_name is not None, every)) != 1:
         raise click.UsageError("name the phones: MAC..., --model M or --all (one of them)")
     if macs:
@@ -141,52 +116,13 @@ def notify_command(site: Site, ctx: click.Context, macs: tuple[str, ...], model_
         chosen = [p.mac for p in query]
         if not chosen:
             raise click.ClickException("no phone matches")
-    targets = {mac: _target(site, mac, port, reboot) for mac in chosen}
-    sendable = [t for t in targets.values() if isinstance(t, notify.Target)]
-    reports = _via_ami(site, sendable) if via == "ami" else _direct(sendable, timeout)
-    failed = 0
-    for mac, target in targets.items():
-        ok, line = reports[mac] if isinstance(target, notify.Target) else (False, f"{mac}: not sent: {target}")
-        failed += not ok
-        click.echo(line + ("" if ok else " (FAILED)"))
+    results = reach.send(site, chosen, reboot, port, timeout, via)
+    for r in results:
+        click.echo(r.report + ("" if r.ok else " (FAILED)"))
+    failed = sum(not r.ok for r in results)
     if failed:
-        click.echo(f"{failed} of {len(targets)} phone(s) failed", err=True)
+        click.echo(f"{failed} of {len(results)} phone(s) failed", err=True)
         ctx.exit(1)
-
-
-def _direct(sendable: list[notify.Target], timeout: float) -> dict[str, tuple[bool, str]]:
-    """The NOTIFY sent by autoprov, to every phone at once; per MAC: whether it was answered 2xx, and a line."""
-    with ThreadPoolExecutor(max_workers=max(1, min(32, len(sendable)))) as pool:
-        outcomes = list(pool.map(lambda t: notify.send_notify(t, timeout), sendable))
-    reports = {}
-    for o in outcomes:
-        answer = f"{o.status} {o.reason}" if o.status is not None else o.reason
-        reports[o.target.mac] = (o.ok, f"{o.target.mac} {notify.uri_host(o.target.host)}:{o.target.port}: "
-                                       f"sent {o.request} -> {answer}")
-    return reports
-
-
-def _via_ami(site: Site, sendable: list[notify.Target]) -> dict[str, tuple[bool, str]]:
-    """PJSIPNotify per phone over one AMI session; a failed session fails every phone it had not reached."""
-    s = site.settings.asterisk
-    answers: dict[str, tuple[bool, str]] = {}
-    try:
-        if sendable:
-            if not s.ami_user:
-                raise ami.AmiError("set [asterisk] ami_user and ami_secret (manager.conf) to notify through the AMI")
-            with ami.AmiClient(s.ami_host, s.ami_port, s.ami_timeout) as client:
-                client.login(s.ami_user, s.ami_secret)
-                for t in sendable:
-                    answers[t.mac] = ami.pjsip_notify(client, _uri(t), t.event)
-    except ami.AmiError as exc:
-        for t in sendable:
-            answers.setdefault(t.mac, (False, str(exc)))
-    return {t.mac: (answers[t.mac][0], f"{t.mac} via AMI {s.ami_host}:{s.ami_port}: sent PJSIPNotify URI: {_uri(t)} "
-                                       f"Event: {t.event} -> {answers[t.mac][1]}") for t in sendable}
-
-
-def _uri(t: notify.Target) -> str:
-    return f"sip:{t.user}@{notify.uri_host(t.host)}:{t.port}"
 
 
 @click.command("reprovision")
@@ -194,15 +130,16 @@ def _uri(t: notify.Target) -> str:
               "user:password@ for a provisioning login).")
 @click.option("--model", "model_name", required=True, help="The phones' model (as `autoprov models` lists it).")
 @click.option("--firmware", help="The version the phones run (their User-Agent shows it, e.g. 3.3.2.0413).")
-@click.option("--old-master", type=click.File("rb"), help="The old server's shared config, to keep what it lists.")
+@click.option("--old-master", type=click.File("rb"), help="The old server's file of the same name, to keep what "
+              "it sets (Polycom 000000000000.cfg, Yealink y0000000000NN.cfg, Grandstream cfg.xml).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory to write the files into (then copy them onto the old FTP/TFTP/HTTP server).")
 @click.pass_context
 def reprovision_command(ctx: click.Context, target: str, model_name: str, firmware: str | None,
                         old_master: BinaryIO | None, out: Path) -> None:
-    """Write what moves phones off an OLD provisioning server onto this one: the model's device-settings file
-    and the old shared config that includes it first. Each phone then reboots twice: once onto this server,
-    once onto its model's path here."""
+    """Write what moves phones off an OLD provisioning server onto this one, in the model's own terms (Polycom:
+    a device-settings file and the old shared config that includes it first; Yealink: the model's common file;
+    Grandstream: cfg.xml). Then says what the phone goes through."""
     site = ctx.find_object(LazySite).get()
     model = site.models.get(model_name)
     if model is None:
@@ -218,8 +155,7 @@ def reprovision_command(ctx: click.Context, target: str, model_name: str, firmwa
     for name, body in written.items():
         create_private(out / name, body)  # it may carry the provisioning login of the target URL
         click.echo(f"wrote {out / name}")
-    click.echo("copy them onto the old server; each phone reads them at its next boot, stores the new server, "
-               "reboots onto it, is pointed at its model's path there and reboots once more")
+    click.echo(model.reprovision_note())
 
 
 @hookimpl

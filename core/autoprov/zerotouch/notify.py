@@ -47,6 +47,7 @@ class Target:
     port: int
     user: str  # the Request-URI's user: the phone's first line, else its MAC
     event: str
+    found_by: str = "last seen"  # where the address comes from: its registration or its last sighting
 
 
 @dataclass(frozen=True)

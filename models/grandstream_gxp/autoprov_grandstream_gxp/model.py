@@ -30,7 +30,7 @@ from autoprov.devices import (
     PhoneView,
     Refusal,
 )
-from autoprov_grandstream_gxp import pvalues
+from autoprov_grandstream_gxp import pvalues, reprovision
 from autoprov_grandstream_gxp.pvalues import Params
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -95,7 +95,26 @@ class GrandstreamModel(DeviceModel):
         text = self.templates.get_template(template).render_unicode(model=self, **context)
         return text.encode("utf-8")
 
-    def render(self, rule: FileRule, phone: PhoneView | None = None) -> bytes:
+    def check_settings(self, generation: str | None = None) -> list[Refusal]:
+        """[polling] in P-values (pvalues.polling_params): a daily check starts at a whole hour."""
+        p = self.settings.polling
+        if not p.enabled:
+            return []
+        if p.mode == "rel" and (p.period % 60 or p.period < pvalues.MIN_CHECK_MINUTES * 60):
+            return [Refusal("polling.period", f"a {self.label} checks every whole number of minutes, at least "
+                                              f"{pvalues.MIN_CHECK_MINUTES}, not every {p.period} s")]
+        if p.mode in ("abs", "random"):
+            if p.period != 86400:
+                return [Refusal("polling.period", f"a {self.label} checks in mode {p.mode!r} once a day (86400 s), "
+                                                  f"not every {p.period} s; use mode 'rel' for another period")]
+            times = (p.time, p.time_random_end) if p.mode == "random" else (p.time,)
+            if any(not t.endswith(":00") for t in times):
+                return [Refusal("polling.time", f"a {self.label} checks daily from a whole hour (P285), not at "
+                                                f"{' or '.join(times)}")]
+        return []
+
+    def render(self, rule: FileRule, phone: PhoneView | None = None, generation: str | None = None) -> bytes:
+        self.require_settings()
         if phone is None:
             return self._render(rule.template or "", mac=None, params=self.site_params(None))
         return self._render(rule.template or "", mac=phone.mac, params=self.phone_params(phone))
@@ -112,6 +131,7 @@ class GrandstreamModel(DeviceModel):
             (pvalues.FIRMWARE_SERVER_PATH, host_path + self.base_path.rstrip("/")),
             (pvalues.PHONEBOOK_DOWNLOAD, "3" if secure else "1"),
             (pvalues.PHONEBOOK_SERVER_PATH, host_path + self.base_path.rstrip("/")),
+            *pvalues.polling_params(self.settings.polling),
         ]
         if url.username:
             params += [(pvalues.CONFIG_USER, unquote(url.username)), (pvalues.CONFIG_PASSWORD,
@@ -134,6 +154,15 @@ class GrandstreamModel(DeviceModel):
     def provisioning_credentials(self, user: str, password: str) -> dict[str, str]:
         """The config server's HTTP/HTTPS user name and password (P1360, P1361; see pvalues.CONFIG_USER)."""
         return {f"P{pvalues.CONFIG_USER}": user, f"P{pvalues.CONFIG_PASSWORD}": password}
+
+    # --- Moving phones off another server -----------------------------------------------------------------
+    def reprovision_files(self, target: str, firmware: str | None, old_master: bytes | None) -> dict[str, bytes]:
+        return {"cfg.xml": reprovision.generic_config(target, old_master)}
+
+    def reprovision_note(self) -> str:
+        return ("copy cfg.xml onto the old server (where it has cfg<mac>.xml files, phones read those instead: "
+                "add the same P-values there); a phone reads it at its next boot or check, stores the new server, "
+                "and provisions from it after one reboot (P145 takes effect at a reboot)")
 
     # --- Phonebook --------------------------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes:

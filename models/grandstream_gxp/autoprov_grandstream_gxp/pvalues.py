@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from autoprov.config import PollingSettings
 from autoprov.devices import PhoneLine
 from autoprov.timezones import REFERENCE_YEAR, Transition, zone_rule
 
@@ -53,6 +54,14 @@ PHONEBOOK_DOWNLOAD = 330  # 0 off, 1 HTTP, 2 TFTP, 3 HTTPS
 PHONEBOOK_SERVER_PATH = 331  # host/path; the phone appends /phonebook.xml
 
 Params = list[tuple[int, str]]
+
+# Automatic provisioning check (config and firmware): P194 0 off, 1 every P193 minutes, 2 daily from hour P285,
+# 3 weekly; P8458 1 randomises the daily check up to hour P8459. Sources: wazo-provd-plugins
+# plugins/wazo-grandstream/common/templates/GXV3350.tpl (P194 2 "check every day", P8458 "randomize check",
+# P285/P8459 "between 23:00 and 01:00"); Grandstream's config templates as published with their annotations
+# ("P194 ... 1 - check every () minutes, 2 - daily, 3 - weekly"; "P193 ... unit is minute, minimum 60").
+AUTO_CHECK, CHECK_MINUTES, CHECK_HOUR, CHECK_RANDOM, CHECK_RANDOM_END = 194, 193, 285, 8458, 8459
+MIN_CHECK_MINUTES = 60
 
 
 def account_number(field: str, account: int) -> int:
@@ -131,6 +140,18 @@ def posix_time_zone(name: str) -> str:
     if rule.start is not None and rule.end is not None and rule.dst_offset is not None:
         text += f"{dst}{_offset(rule.dst_offset)},{_change(rule.start)},{_change(rule.end)}"
     return text
+
+
+def polling_params(polling: PollingSettings) -> Params:
+    """[polling] as P-values (checked by the model first: whole hours, a day's period, minutes >= 60)."""
+    if not polling.enabled:
+        return [(AUTO_CHECK, "0")]
+    if polling.mode == "rel":
+        return [(AUTO_CHECK, "1"), (CHECK_MINUTES, str(polling.period // 60))]
+    params = [(AUTO_CHECK, "2"), (CHECK_HOUR, str(int(polling.time[:2])))]
+    if polling.mode == "random":
+        return params + [(CHECK_RANDOM, "1"), (CHECK_RANDOM_END, str(int(polling.time_random_end[:2])))]
+    return params + [(CHECK_RANDOM, "0")]
 
 
 def time_params(zone: str, ntp_server: str) -> Params:

@@ -2,6 +2,7 @@
 
 from autoprov.devices import ModelPlugin
 from autoprov.vendors.polycom import PolycomModel
+from autoprov.vendors.polycom.generations import SIP3
 
 plugin = ModelPlugin(
     PolycomModel,
@@ -11,4 +12,5 @@ plugin = ModelPlugin(
     line_count=2,
     part_number="2345-12200-001",
     package=__name__,
+    generations=(SIP3,),  # UC Software 4 does not list the IP 330: its last application is SIP 3.x
 )

@@ -7,6 +7,7 @@ and site configs under its path: a phone that ignores the device settings is con
 
 from autoprov.devices import ModelPlugin
 from autoprov.vendors.polycom import SITE, PolycomModel
+from autoprov.vendors.polycom.generations import SIP3
 
 
 class SoundStationIP4000(PolycomModel):
@@ -23,4 +24,5 @@ plugin = ModelPlugin(
     line_count=1,
     part_number="2201-06642-001",
     package=__name__,
+    generations=(SIP3,),
 )

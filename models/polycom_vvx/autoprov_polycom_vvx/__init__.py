@@ -9,15 +9,12 @@ part numbers, and UC Software's names for the provisioning protocol. Sources: do
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from autoprov import hookimpl
 from autoprov.config import Settings
 from autoprov.devices import DeviceModel
 from autoprov.vendors.polycom import PolycomModel
-
-# UC Software spells device.prov.serverType by name (the SIP 3.x menus number them).
-UC_SERVER_TYPES = {"http": "HTTP", "https": "HTTPS"}
+from autoprov.vendors.polycom.generations import UC
 
 # (model name, label, User-Agent token, lines, part number of its sip.ld)
 MODELS = (
@@ -36,20 +33,12 @@ MODELS = (
 )
 
 
-class PolycomVVX(PolycomModel):
-    """A VVX on UC Software: the shared Polycom protocol, with UC Software's device settings."""
-
-    def _device_context(self) -> dict[str, object]:
-        context = super()._device_context()
-        context["server_type"] = UC_SERVER_TYPES[urlsplit(self.settings.public_url).scheme]
-        return context
-
-
 class PolycomVVXPlugin:
     @hookimpl
     def autoprov_device_models(self, settings: Settings, plugin_settings: Any) -> list[DeviceModel]:
-        return [PolycomVVX(settings, plugin_settings, name=name, label=label, user_agent_tokens=(token,),
-                           line_count=lines, part_number=part, package=__name__)
+        # UC Software only: its device settings and polling (generations.py), whatever the User-Agent says.
+        return [PolycomModel(settings, plugin_settings, name=name, label=label, user_agent_tokens=(token,),
+                             line_count=lines, part_number=part, package=__name__, generations=(UC,))
                 for name, label, token, lines, part in MODELS]
 
 

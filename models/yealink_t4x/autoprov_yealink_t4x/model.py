@@ -35,6 +35,7 @@ from autoprov.devices import (
     Refusal,
 )
 from autoprov.xmlsafe import strip_forbidden
+from autoprov_yealink_t4x import reprovision
 from autoprov_yealink_t4x.cfgvalue import problem
 from autoprov_yealink_t4x.settings import YealinkSettings
 from autoprov_yealink_t4x.timezone import yealink_time_settings
@@ -160,7 +161,7 @@ class YealinkModel(DeviceModel):
         text = self.templates.get_template(template).render_unicode(model=self, **context)
         return text.encode("utf-8")
 
-    def render(self, rule: FileRule, phone: PhoneView | None = None) -> bytes:
+    def render(self, rule: FileRule, phone: PhoneView | None = None, generation: str | None = None) -> bytes:
         if phone is not None:
             zone = yealink_time_settings(phone.time_zone) if phone.time_zone else ()
             login = self.provisioning_credentials(*phone.login) if phone.login else None
@@ -168,7 +169,22 @@ class YealinkModel(DeviceModel):
                                 time_params=zone, login_params=login or {})
         return self._render(rule.template or "", **self._common())
 
+    def check_settings(self, generation: str | None = None) -> list[Refusal]:
+        """[polling] in Yealink's terms: rel is ``repeat.minutes`` (whole minutes); abs and random are the
+        ``weekly`` window on every day of the week, so their period is one day (docs/vendors/yealink.md)."""
+        p = self.settings.polling
+        if not p.enabled:
+            return []
+        if p.mode == "rel" and p.period % 60:
+            return [Refusal("polling.period", f"a {self.label} polls every whole number of minutes, not every "
+                                              f"{p.period} s")]
+        if p.mode in ("abs", "random") and p.period != 86400:
+            return [Refusal("polling.period", f"a {self.label} polls in mode {p.mode!r} once a day (86400 s), "
+                                              f"not every {p.period} s; use mode 'rel' for another period")]
+        return []
+
     def _common(self) -> dict[str, object]:
+        self.require_settings()
         base = self.settings.public_url
         rom = self.firmware_file if self.options.upgrade_firmware else None
         polling = self.settings.polling
@@ -181,12 +197,21 @@ class YealinkModel(DeviceModel):
             "ntp_server": self.settings.time.sntp_server,
             "time_params": yealink_time_settings(self.settings.time.time_zone),
             "polling": polling,
-            "repeat_minutes": max(1, polling.period // 60),
+            "repeat_minutes": polling.period // 60,
         }
 
     def provisioning_credentials(self, user: str, password: str) -> dict[str, str]:
         """The auto-provisioning login: the phone sends it to the provisioning server from its next request."""
         return {"static.auto_provision.server.username": user, "static.auto_provision.server.password": password}
+
+    # --- Moving phones off another server -----------------------------------------------------------------
+    def reprovision_files(self, target: str, firmware: str | None, old_master: bytes | None) -> dict[str, bytes]:
+        return {self.common_file: reprovision.common_file(target, old_master)}
+
+    def reprovision_note(self) -> str:
+        return (f"copy {self.common_file} onto the old server (every {self.label} reads it); a phone stores the new "
+                "server at its next boot or scheduled check and provisions from it at the following one (or "
+                "reboot it, or send it check-sync from the old PBX)")
 
     # --- Company directory ----------------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes:

@@ -6,11 +6,21 @@
 <div class="page-head">
   <h1>Phone <span class="mono">${phone.mac}</span></h1>
   <div class="actions">
+% if reread[0]:
+    <form method="post" action="${ui.url_for('phone_reread', mac=phone.mac)}" class="inline">
+      ${f.csrf()}
+      <button type="submit" aria-describedby="reread-why">Make it re-read its config</button>
+    </form>
+% else:
     <button type="button" disabled aria-describedby="reread-why">Make it re-read its config</button>
+% endif
     <a class="button" href="${ui.url_for('phone_delete', mac=phone.mac)}">Remove…</a>
   </div>
 </div>
 <p class="msg" id="reread-why">${reread[1]}</p>
+% if notified is not None:
+<p class="${'flash' if notified.ok else 'alert'}" role="status" id="reread-result">${'Sent' if notified.ok else 'Failed'}: ${notified.report}</p>
+% endif
 % if errors:
 <p class="alert" role="alert">Nothing was saved: <a href="#h-edit">correct the fields marked in the edit form</a>.</p>
 % endif

@@ -34,8 +34,10 @@ from autoprov.devices import (
     FileRule,
     LogRecord,
     PhoneView,
+    Refusal,
 )
 from autoprov.mac import ZERO_MAC as ZERO
+from autoprov.vendors.polycom.generations import GENERATIONS, POLYCOM_MIN_PERIOD, SIP3, UC, Generation, generation_of
 from autoprov.vendors.polycom.logparse import parse_line
 from autoprov.vendors.polycom.timezone import polycom_time_settings
 from autoprov.xmlsafe import truncate_utf8
@@ -44,9 +46,6 @@ BASE_TEMPLATES = Path(__file__).parent / "templates"
 
 _VERSION = re.compile(r"-UA/([0-9][0-9A-Za-z.]*)")
 _SERIAL = re.compile(r"\(SN:([0-9A-Fa-f]{12})\)")
-
-# Polycom's numbering of device.prov.serverType, which SIP 3.x menus also use.
-SERVER_TYPES = {"http": "2", "https": "3"}
 
 MASTER = "000000000000.cfg"
 SITE = "site.cfg"
@@ -79,6 +78,7 @@ class PolycomModel(DeviceModel):
         part_number: str,
         package: str | None = None,
         family_tokens: tuple[str, ...] = (),
+        generations: tuple[str, ...] = (SIP3, UC),
     ) -> None:
         self.name = name
         self.label = label
@@ -87,6 +87,7 @@ class PolycomModel(DeviceModel):
         self.line_count = line_count
         self.part_number = part_number
         self.package = package
+        self.generations = generations  # the first: for a User-Agent without a version
         super().__init__(settings, plugin_settings)
 
     # --- User-Agent -------------------------------------------------------------------------
@@ -109,6 +110,24 @@ class PolycomModel(DeviceModel):
         module quotes it). A certificate an admin's own CA issues the same way (CN = the MAC) is read alike.
         """
         return mac_in_common_name(subject_cn, self.mac_ouis)
+
+    def generation(self, firmware: str | None) -> str | None:
+        return generation_of(firmware) or self.generations[0]
+
+    def _generation(self, generation: str | None) -> Generation:
+        return GENERATIONS[generation or self.generations[0]]
+
+    def check_settings(self, generation: str | None = None) -> list[Refusal]:
+        gen, polling = self._generation(generation), self.settings.polling
+        if not polling.enabled:
+            return []
+        if polling.mode not in gen.polling_modes:
+            return [Refusal("polling.mode", f"a {self.label} on {gen.label} firmware cannot poll in mode "
+                                            f"{polling.mode!r} (it can: {', '.join(gen.polling_modes)})")]
+        if polling.mode == "rel" and polling.period <= POLYCOM_MIN_PERIOD:
+            return [Refusal("polling.period", f"in mode 'rel' a {self.label} needs a period over "
+                                              f"{POLYCOM_MIN_PERIOD} s, not {polling.period}")]
+        return []
 
     # --- Files ------------------------------------------------------------------------------
     def files(self) -> tuple[FileRule, ...]:
@@ -177,34 +196,51 @@ class PolycomModel(DeviceModel):
         text = self.templates.get_template(template).render_unicode(model=self, settings=self.settings, **context)
         return text.encode("utf-8")
 
-    def render(self, rule: FileRule, phone: PhoneView | None = None) -> bytes:
+    def render(self, rule: FileRule, phone: PhoneView | None = None, generation: str | None = None) -> bytes:
         template = rule.template or ""
         if phone is not None:
             # A per-phone zone goes into the phone's own file, which the phone reads before site.cfg.
             time_params = polycom_time_settings(phone.time_zone) if phone.time_zone else ()
             login = self.provisioning_credentials(*phone.login) if phone.login else None
             return self._render(template, phone=phone, time_params=time_params, login_params=login or {})
-        return self._render(template, **self._context(template))
+        return self._render(template, **self._context(template, self._generation(generation)))
 
-    def _context(self, template: str) -> dict[str, object]:
+    def _context(self, template: str, gen: Generation) -> dict[str, object]:
         if template == "initial.cfg.mako":
             return {"config_files": self.initial_config_files()}
         if template == "master.cfg.mako":
             return {"config_files": self.config_files()}
         if template == "site.cfg.mako":
-            return {"time_params": polycom_time_settings(self.settings.time.time_zone)}
+            self.require_settings(gen.name)
+            return {"time_params": polycom_time_settings(self.settings.time.time_zone),
+                    "polling": self.polling_params()}
         if template == "device.cfg.mako":
-            return self._device_context()
+            return self._device_context(gen)
         return {}
 
-    def _device_context(self) -> dict[str, object]:
-        """Device settings that move a phone to this model's path (read once, then the phone reboots)."""
+    def polling_params(self) -> list[tuple[str, str]]:
+        """prov.polling.* for [polling] (checked against the generation by ``check_settings``): only what the
+        mode reads; the period counts in days in abs and random mode."""
+        p = self.settings.polling
+        if not p.enabled:
+            return [("prov.polling.enabled", "0")]
+        params = [("prov.polling.enabled", "1"), ("prov.polling.mode", p.mode), ("prov.polling.period", str(p.period))]
+        if p.mode in ("abs", "random"):
+            params.append(("prov.polling.time", p.time))
+        if p.mode == "random":
+            params.append(("prov.polling.timeRandomEnd", p.time_random_end))
+        return params
+
+    def _device_context(self, gen: Generation) -> dict[str, object]:
+        """Device settings that move a phone to this model's path (read once, then the phone reboots), spelled
+        as the phone's firmware generation reads them."""
         url = urlsplit(self.settings.public_url)
         # serverName is host[:port][/path] without a scheme; the public URL's own path (a server mounted under
         # /autoprov) comes before the model's. Credentials in the URL become the phone's provisioning login.
         server_name = url.netloc.rpartition("@")[2] + url.path.rstrip("/") + self.base_path.rstrip("/")
         return {
-            "server_type": SERVER_TYPES[url.scheme],
+            "server_type": gen.server_types[url.scheme],
+            "boot_server": gen.static_boot_server,
             "server_name": server_name,
             "prov_user": unquote(url.username or ""),
             "prov_password": unquote(url.password or ""),
@@ -220,6 +256,10 @@ class PolycomModel(DeviceModel):
         from autoprov.vendors.polycom.reprovision import reprovision_files
 
         return reprovision_files(target, firmware, old_master)
+
+    def reprovision_note(self) -> str:
+        return ("copy them onto the old server; each phone reads them at its next boot, stores the new server, "
+                "reboots onto it, is pointed at its model's path there and reboots once more")
 
     def parse_log_line(self, text: str, uploaded: dt.datetime) -> LogRecord:
         return parse_line(text, uploaded)

@@ -7,7 +7,11 @@
  ${key | n}="${value}"\
 % endfor
 />
-  <prov prov.polling.enabled="${1 if s.polling.enabled else 0}" prov.polling.mode="${s.polling.mode}" prov.polling.period="${s.polling.period}" prov.polling.time="${s.polling.time}" prov.polling.timeRandomEnd="${s.polling.time_random_end}"/>
+  <prov\
+% for key, value in polling:
+ ${key | n}="${value}"\
+% endfor
+/>
 % if s.site_params:
   <params\
 % for key, value in sorted(s.site_params.items()):
