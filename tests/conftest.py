@@ -218,14 +218,15 @@ def wait_until_listening(port: int, proc: subprocess.Popen, output: Callable[[],
 
 
 @contextmanager
-def running_server(config: Path, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+def running_server(config: Path, port: int, env: dict[str, str] | None = None, log=None) -> Iterator[str]:
     """Run ``autoprov serve`` with ``config`` until the block ends; yields its base URL once it listens.
 
-    ``env`` adds to (or overrides) this process's environment, e.g. a PYTHONPATH with more plugins.
+    ``env`` adds to (or overrides) this process's environment, e.g. a PYTHONPATH with more plugins; ``log``, a
+    binary file the server's output goes to (a test reading what it printed), closed at the end.
     """
     env = dict(os.environ, **(env or {}), AUTOPROV_CONFIG=str(config))
     # Output to a file, never a pipe nobody reads: the access log would fill it and stall the server.
-    log = tempfile.TemporaryFile()
+    log = log if log is not None else tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 

@@ -86,12 +86,17 @@ def test_only_networks_allowed_secrets_may_write_overrides_and_contacts(site, cl
     assert client.put(contacts, data=mine, headers=headers(MODEL), environ_base=inside).status_code == 200
     assert client.get(OVERRIDE, headers=headers(MODEL), environ_base=inside).data == LOCAL
     assert b"Mum" in client.get(contacts, headers=headers(MODEL), environ_base=inside).data
-    # Outside, the phone's own directory is refused too; the company directory and log uploads stay open.
+    # Outside, the phone's own directory is refused too; the company directory stays open, and log uploads
+    # follow [access] uploads_allowed_from (private networks by default).
     for path in (contacts, f"/prov/{MODEL}/{MAC}-directory.xml"):
         assert client.get(path, headers=headers(MODEL), environ_base=outside).status_code == 403
         assert client.head(path, headers=headers(MODEL), environ_base=outside).status_code == 403
     company = client.get(f"/prov/{MODEL}/000000000000-directory.xml", headers=headers(MODEL), environ_base=outside)
     assert company.status_code == 200 and b"Lovelace" in company.data
+    log = client.put(f"/prov/{MODEL}/logs/{MAC}-app.log", data=b"1015152006|sip  |3|00|hello\n",
+                     headers=headers(MODEL), environ_base=outside)
+    assert log.status_code == 403 and b"uploads_allowed_from" in log.data
+    site.settings.access.uploads_allowed_from = ["0.0.0.0/0"]
     log = client.put(f"/prov/{MODEL}/logs/{MAC}-app.log", data=b"1015152006|sip  |3|00|hello\n",
                      headers=headers(MODEL), environ_base=outside)
     assert log.status_code == 200

@@ -72,6 +72,27 @@ class HttpSettings:
 
 
 @dataclass
+class AccessSettings:
+    """Who may fetch secrets and upload (README, "Security: access policy"); read by ``autoprov.access``."""
+
+    # Reverse proxies (CIDR) whose X-Forwarded-For / X-Real-IP are believed; from anyone else they are ignored.
+    trusted_proxies: list[str] = field(default_factory=list)
+    # Networks (CIDR) that may fetch files holding secrets (phone configs, a phone's overrides and contacts).
+    # The old name, [http] secrets_allowed_from, is still read; set one of them.
+    secrets_allowed_from: list[str] = field(default_factory=lambda: list(PRIVATE_NETWORKS))
+    # Networks (CIDR) that may upload: logs, overrides, contacts.
+    uploads_allowed_from: list[str] = field(default_factory=lambda: list(PRIVATE_NETWORKS))
+    # HTTP credentials on files holding secrets: "none" (the networks alone), "site" (the site-wide login of
+    # `autoprov credentials site set`) or "phone" (each phone its own, handed to it by its model).
+    credentials: str = "none"
+    # Schemes offered in the 401 challenge, in order: "basic" (send it over TLS only), "digest" (MD5).
+    auth_schemes: list[str] = field(default_factory=lambda: ["digest", "basic"])
+    realm: str = "autoprov"
+    # Seconds the previous password stays valid after a rotation (at least the phones' polling period).
+    credentials_grace: int = 7 * 86400
+
+
+@dataclass
 class AuditSettings:
     """The audit trail of secret files served and requests refused (see README, "Security")."""
 
@@ -201,9 +222,20 @@ class AsteriskSettings:
 
 
 @dataclass
+class ClientCertificateSettings:
+    """Mutual TLS under Apache (deploy/apache/autoprov-mtls.conf): see autoprov.clientcert."""
+
+    # Files holding secrets only for a client whose verified device certificate names a phone (its own
+    # per-phone files, or shared ones for a phone in the database); no certificate is a 403 then, wherever
+    # the client is. Off: a request without a certificate meets the network rule ([http] secrets_allowed_from).
+    required: bool = False
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
     sip: SipSettings = field(default_factory=SipSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
     polling: PollingSettings = field(default_factory=PollingSettings)
@@ -214,6 +246,7 @@ class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    client_certificate: ClientCertificateSettings = field(default_factory=ClientCertificateSettings)
     # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
     site_params: dict[str, str] = field(default_factory=dict)
     # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.
@@ -224,9 +257,17 @@ class Settings:
     def public_url(self) -> str:
         return self.http.public_url.rstrip("/")
 
+    @property
+    def secrets_networks(self) -> list[str]:
+        """``[access] secrets_allowed_from``, or the old ``[http]`` name where only that one was changed."""
+        default = list(PRIVATE_NETWORKS)
+        if self.access.secrets_allowed_from == default and self.http.secrets_allowed_from != default:
+            return self.http.secrets_allowed_from
+        return self.access.secrets_allowed_from
+
     def may_fetch_secrets(self, address: str | None) -> bool:
         """Whether a client at ``address`` may fetch files that hold SIP passwords."""
-        return _admitted(address or "", tuple(self.http.secrets_allowed_from))
+        return _admitted(address or "", tuple(self.secrets_networks))
 
 
 @lru_cache(maxsize=4096)
@@ -299,6 +340,7 @@ _MINIMUMS = {
     ("http", "sighting_flush_interval"): 0.01, ("http", "sighting_buffer_limit"): 1,
     ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
     ("asterisk", "max_contacts"): 1, ("asterisk", "ami_port"): 1, ("asterisk", "ami_timeout"): 0.01,
+    ("access", "credentials_grace"): 0,
     ("http", "sightings_keep_days"): 0, ("http", "sightings_max_rows"): 0,
     ("audit", "keep_days"): 0, ("audit", "max_rows"): 0, ("audit", "flush_interval"): 0.01,
     ("audit", "buffer_limit"): 1, ("throttle", "unknown_macs"): 0, ("throttle", "window"): 1,
@@ -324,11 +366,25 @@ def validate(s: Settings) -> None:
     url = urlsplit(s.http.public_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"http.public_url: must be an http:// or https:// URL, got {s.http.public_url!r}")
-    for net in s.http.secrets_allowed_from:
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError:
-            raise ConfigError(f"http.secrets_allowed_from: {net!r} is not a network (e.g. 10.0.0.0/8)") from None
+    for name, nets in (("http.secrets_allowed_from", s.http.secrets_allowed_from),
+                       ("access.secrets_allowed_from", s.access.secrets_allowed_from),
+                       ("access.uploads_allowed_from", s.access.uploads_allowed_from),
+                       ("access.trusted_proxies", s.access.trusted_proxies)):
+        for net in nets:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"{name}: {net!r} is not a network (e.g. 10.0.0.0/8)") from None
+    private = list(PRIVATE_NETWORKS)
+    if private != s.http.secrets_allowed_from != s.access.secrets_allowed_from != private:
+        raise ConfigError("access.secrets_allowed_from and its old name http.secrets_allowed_from differ: keep one")
+    if s.access.credentials not in ("none", "site", "phone"):
+        raise ConfigError("access.credentials: must be none, site or phone")
+    unknown = set(s.access.auth_schemes) - {"basic", "digest"}
+    if unknown or not s.access.auth_schemes:
+        raise ConfigError(f"access.auth_schemes: a list of basic and/or digest, got {s.access.auth_schemes!r}")
+    if not s.access.realm or any(c in s.access.realm for c in '"\\\r\n'):
+        raise ConfigError("access.realm: must be non-empty, without quotes, backslashes or line breaks")
     for net in s.throttle.exempt:
         try:
             ipaddress.ip_network(net, strict=False)

@@ -148,6 +148,9 @@ class PhoneView:
     model: str
     lines: tuple[PhoneLine, ...]
     time_zone: str | None = None  # a per-phone override of the site's zone
+    # The provisioning login (user, password) to hand the phone (``DeviceModel.provisioning_credentials``);
+    # None: [access] credentials = "none", or not known here.
+    login: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,12 @@ class DeviceModel:
         """The phone's MAC if its User-Agent carries one."""
         return None
 
+    def certificate_mac(self, subject_cn: str, cert_pem: str) -> str | None:
+        """The MAC (normalised) of the phone a device certificate names, if it is one of this model's; called
+        only for a certificate the web server verified (mutual TLS, see autoprov.clientcert). ``cert_pem``
+        is the whole certificate ("" when the server does not export it). Default: none."""
+        return None
+
     # --- Files ----------------------------------------------------------------------------------------
     def files(self) -> tuple[FileRule, ...]:
         """Every file this model answers, at the root and under its path."""
@@ -275,6 +284,14 @@ class DeviceModel:
         config file, if it has one to keep. Raise ValueError with a message for what cannot be done; the
         default: this model cannot be moved by autoprov."""
         raise ValueError(f"{self.label} declares no way to move its phones off another server")
+
+    # --- HTTP credentials -------------------------------------------------------------------------------------
+    def provisioning_credentials(self, user: str, password: str) -> dict[str, str] | None:
+        """The parameters that make the phone send ``user``/``password`` when it next fetches its files, as
+        this model writes them in its per-phone config (``phone.login`` carries them to the templates).
+        None: the model has no way to be handed a login; its phones use the site-wide one, set on the phone
+        or in its provisioning URL by the admin (README, "Security: HTTP credentials")."""
+        return None
 
     # --- Refusing bad data at the door ------------------------------------------------------------------
     def check_phone(self, phone: PhoneView) -> list[Refusal]:

@@ -6,9 +6,10 @@ applies the access rules to files holding secrets, and hands the request to the 
 file's role (``autoprov_file_handlers``). A name no rule claims is looked up in the model's firmware directory.
 
 Who may fetch a file holding secrets (a phone config with SIP passwords, a provisioning login, a user's
-contacts): clients in ``[http] secrets_allowed_from``. A client blocked for guessing MACs (``site.throttle``)
-gets 429 for every per-phone file. Secrets sent, refusals and blocks are in the audit trail (``site.audit``).
-See README, "Security".
+contacts) or upload: the access policy decides (``autoprov.access``, ``site.access``). A client blocked
+for guessing MACs (``site.throttle``) gets 429 for every per-phone file. Secrets sent, refusals and blocks
+are in the audit trail (``site.audit``). A phone's verified client certificate admits it to its own files
+only (``autoprov.clientcert``, asked by the policy). See README, "Security".
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import peewee
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
-from autoprov.db import is_unavailable
+from autoprov.access import client_address
 from autoprov.devices import MODEL, ROOT, DeviceModel, FileRule, Identity
 from autoprov.firmware import resolve, serve
 from autoprov.mac import ZERO_MAC
-from autoprov.phones import load_phone
+from autoprov.phones import stored_phone
 from autoprov.site import Site
 from autoprov.web import Route, plain
 
@@ -54,7 +54,7 @@ def sight(site: Site, request: Request, mac: str, user_agent: str, ua_model: Dev
     if not mac and identity is not None and identity.mac:
         mac = identity.mac
     site.sightings.record(mac, user_agent, ua_model.name if ua_model else None, identity.firmware if identity else None,
-                          request.remote_addr, request.path, problem, etag)
+                          client_address(request, site.settings), request.path, problem, etag)
 
 
 def _user_agent(request: Request) -> str:
@@ -73,11 +73,12 @@ def root_file(site: Site, request: Request, filename: str) -> Response:
     model = ua_model
     if model is None:
         mac = _mac_in(site, filename)
-        if mac and (wait := site.throttle.blocked(request.remote_addr)):
+        client = client_address(request, site.settings)
+        if mac and (wait := site.throttle.blocked(client)):
             return throttled(site, request, mac, user_agent, wait)
         model = _stored_model(site, mac) if mac else None
         if mac and model is None:
-            site.throttle.miss(request.remote_addr, mac)
+            site.throttle.miss(client, mac)
     found = site.match(filename, ROOT, model) if model is not None else None
     if found is not None:
         _, rule, values = found
@@ -95,12 +96,7 @@ def root_file(site: Site, request: Request, filename: str) -> Response:
 
 def _stored_model(site: Site, mac: str) -> DeviceModel | None:
     """The installed model the database gives phone ``mac`` (None: unknown, or the database is down)."""
-    try:
-        view = site.renders.get(("stored-model", mac), lambda: load_phone(site.db, site.settings, mac))
-    except peewee.PeeweeException as exc:
-        if not is_unavailable(exc):
-            raise
-        return None
+    view = stored_phone(site, mac)
     return site.models.get(view.model) if view is not None else None
 
 
@@ -144,16 +140,20 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
         if rule.malformed:
             return plain(400, "000000000000 is the shared-defaults name, not a phone's MAC")
         return plain(404, "000000000000 is not a phone")
-    if served.mac is not None and (wait := site.throttle.blocked(request.remote_addr)):
+    if served.mac is not None and (wait := site.throttle.blocked(client_address(request, site.settings))):
         return throttled(site, request, served.mac, served.user_agent, wait)
-    if rule.secret and not site.settings.may_fetch_secrets(request.remote_addr):
-        address = request.remote_addr
-        served.sight(site, request, problem=f"refused {request.method} {request.path}: {address} may not fetch "
-                                            f"secrets, since {address} is not in [http] secrets_allowed_from")
-        audit(site, request, served.mac, served.user_agent, 403, "refused",
-              "not in [http] secrets_allowed_from")
-        return plain(403, "this address may not fetch or write files holding credentials or contacts "
-                          "(see [http] secrets_allowed_from)")
+    decision = site.access.decide(request, served)
+    if not decision.allowed:
+        served.sight(site, request, problem="; ".join(p for p in (
+            f"refused {request.method} {request.path} ({decision.status}): {decision.reason}", decision.problem) if p))
+        audit(site, request, served.mac, served.user_agent, decision.status, "refused", decision.reason)
+        if decision.status == 401:
+            response = plain(401, "credentials required: this phone's provisioning login (see [access] credentials)")
+            response.headers.extend(decision.headers)
+            return response
+        return plain(decision.status, f"refused: {decision.reason} (see README, \"Security\")")
+    if decision.problem:
+        served.sight(site, request, problem=decision.problem)
     handler = site.file_handlers.get(rule.role)
     if handler is None:
         served.sight(site, request, problem=f"no installed plugin answers {rule.role!r} files ({rule.pattern})")
@@ -161,23 +161,24 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
     response = handler(site, request, served)
     if rule.secret and response.status_code in (200, 206):  # a 304 sends no secret: see autoprov.audit
         audit(site, request, served.mac, served.user_agent, response.status_code, "allowed",
-              "admitted by [http] secrets_allowed_from")
+              f"admitted by {decision.admitted_by or 'network'}")
     return response
 
 
 def audit(site: Site, request: Request, mac: str | None, user_agent: str, status: int, outcome: str,
           reason: str) -> None:
     """Record this request in the audit trail (buffered: the phone never waits for it)."""
-    site.audit.record(outcome, mac=mac or "", client=request.remote_addr, user_agent=user_agent,
+    site.audit.record(outcome, mac=mac or "", client=client_address(request, site.settings), user_agent=user_agent,
                       method=request.method, path=request.path, status=status, reason=reason)
 
 
 def throttled(site: Site, request: Request, mac: str, user_agent: str, wait: float) -> Response:
     """429 for a client blocked for guessing MACs; one audit record per client per write interval."""
-    site.audit.record("throttled", mac=mac, client=request.remote_addr, user_agent=user_agent,
+    client = client_address(request, site.settings)
+    site.audit.record("throttled", mac=mac, client=client, user_agent=user_agent,
                       method=request.method, path=request.path, status=429,
                       reason="refused while blocked for asking for too many unknown MACs",
-                      merge=("throttled", request.remote_addr))
+                      merge=("throttled", client))
     seconds = str(max(1, int(wait + 0.999)))
     return plain(429, "too many unknown phones asked for from this address; try again later",
                  **{"Retry-After": seconds})

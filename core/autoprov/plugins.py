@@ -43,6 +43,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.phonefiles.pages",
     "autoprov.agi.pages",
     "autoprov.zerotouch.cli",
+    "autoprov.credentials",
+    "autoprov.credentials_cli",
     "autoprov.security.cli",
     "autoprov.security.pages",
 )

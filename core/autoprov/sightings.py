@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,7 +145,7 @@ class SightingBuffer(BatchWriter):
         now = time.time()
         ip = _ip(ip)
         if problem:  # one line per kind of problem a minute: a client guessing MACs makes one per request
-            log_throttled(log, logging.WARNING, ("problem", problem[:60]), "phone %s (%s): %s", mac or "?",
+            log_throttled(log, logging.WARNING, ("problem", _kind(problem)), "phone %s (%s): %s", mac or "?",
                           user_agent, problem)
         with self._lock:
             found = self._pending.get((mac, user_agent))
@@ -278,3 +279,10 @@ def _ip(ip: str | None) -> str | None:
 def _problem(problem: str | None) -> str | None:
     return None if problem is None else problem.replace("\x00", "\ufffd")
 
+
+_VARYING = re.compile(r"\b[0-9a-fA-F]{12}\b|\d+")
+
+
+def _kind(problem: str) -> str:
+    """A problem without its MACs and numbers: the same refusal of many MACs or addresses is one kind."""
+    return _VARYING.sub("#", problem)[:200]

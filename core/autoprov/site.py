@@ -27,6 +27,7 @@ from autoprov.schema import LOCK_WAIT, Migration, is_locked_out, migrate
 from autoprov.sightings import SightingBuffer, user_agent_family
 
 if TYPE_CHECKING:
+    from autoprov.access import AccessPolicy
     from autoprov.audit import AuditTrail
     from autoprov.phonepath import FileHandler
     from autoprov.throttle import MacThrottle
@@ -259,6 +260,13 @@ class Site:
     def renders(self) -> RenderCache[Any]:
         """Rendered files and database lookups, kept until something they depend on changes."""
         return RenderCache(self.changes, self.settings.http.render_cache_entries)
+
+    @cached_property
+    def access(self) -> AccessPolicy:
+        """Who may fetch secrets and upload (``autoprov.access``)."""
+        from autoprov.access import AccessPolicy
+
+        return AccessPolicy(self)
 
     @cached_property
     def sightings(self) -> SightingBuffer:

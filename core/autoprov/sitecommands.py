@@ -12,8 +12,9 @@ from typing import Any
 import click
 import peewee
 
+from autoprov.access import describe as access_policy
 from autoprov.cli import LazySite, one_line, pass_site
-from autoprov.config import ENV_OVERRIDES, PRIVATE_NETWORKS, masked_settings
+from autoprov.config import ENV_OVERRIDES, masked_settings
 from autoprov.db import describe_database, is_schema_missing, is_unavailable, sqlite_path
 from autoprov.devices import ROOT
 from autoprov.schema import current_versions, outdated
@@ -91,26 +92,20 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     check_port(host, port)
     click.echo(f"autoprov serve: configuration {site.settings.source}; "
                f"database {describe_database(site.settings.database.url)}", err=True)
-    click.echo(f"autoprov serve: {secrets_policy(http.secrets_allowed_from)}", err=True)
+    for line in access_policy(site.settings):
+        click.echo(f"autoprov serve: access: {line}", err=True)
     throttle = site.settings.throttle
     click.echo("autoprov serve: " + (f"a client asking for more than {throttle.unknown_macs} unknown MACs within "
                                      f"{throttle.window:g} s gets 429 for {throttle.block:g} s; see [throttle]"
                                      if throttle.unknown_macs else "MAC guessing is not throttled ([throttle] "
                                      "unknown_macs = 0)"), err=True)
+    if site.settings.client_certificate.required:  # only Apache passes client certificates (autoprov.clientcert)
+        click.echo("WARNING: [client_certificate] required is on, but `autoprov serve` gets no client certificates: "
+                   "every file holding secrets will be refused (see deploy/apache/autoprov-mtls.conf)", err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)
     run(site, host, port, workers or http.workers, dev=dev)
-
-
-def secrets_policy(networks: list[str]) -> str:
-    """Who may fetch files holding SIP passwords, in a line for the start-up message."""
-    if not networks:
-        return "no client may fetch phone configs (SIP passwords): [http] secrets_allowed_from is empty"
-    if {"0.0.0.0/0", "::/0"} & set(networks):
-        return "ANY client may fetch phone configs (SIP passwords): [http] secrets_allowed_from admits everyone"
-    which = "private networks (the default)" if tuple(networks) == PRIVATE_NETWORKS else ", ".join(networks)
-    return f"phone configs (SIP passwords) go only to {which}; see [http] secrets_allowed_from"
 
 
 @click.command()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
+from autoprov.access import client_address
 from autoprov.devices import FALLBACK, GENERATED, PHONE, DeviceModel, FileRule, PhoneView
 from autoprov.logthrottle import log_throttled
 from autoprov.phonepath import FileHandler, Served
@@ -52,7 +53,7 @@ def phone(site: Site, request: Request, served: Served) -> Response:
     answer = site.renders.get((PHONE, served.model.name, ua_name, mac), lambda: _phone_answer(site, served))
     if isinstance(answer, NotServed):
         if answer.unknown:  # a guessed MAC, perhaps: counted against the client (site.throttle)
-            site.throttle.miss(request.remote_addr, mac)
+            site.throttle.miss(client_address(request, site.settings), mac)
         served.sight(site, request, problem=answer.problem)
         return plain(404, answer.message)
     rendered, problem, media_type = answer
@@ -96,7 +97,7 @@ def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | No
     if len(view.lines) > real.line_count:
         problems.append(f"it has {len(view.lines)} lines but a {real.name} has {real.line_count}: served the first")
         view = replace(view, lines=view.lines[: real.line_count])
-    view = replace(view, model=real.name)
+    view = replace(view, model=real.name, login=site.access.handed_login(mac))
     refusals = _check(site, real, view)
     if refusals:
         return None, "; ".join(problems + refusals), rule.media_type

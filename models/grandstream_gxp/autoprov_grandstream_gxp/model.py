@@ -69,6 +69,9 @@ class GrandstreamModel(DeviceModel):
         m = _DEV_ID.search(user_agent)
         return m.group(1).replace(":", "").lower() if m else None
 
+    # No certificate_mac: no Grandstream document found says its phones carry a per-device certificate that
+    # names the MAC, so a Grandstream's client certificate names no phone (the access policy decides).
+
     # --- Files ------------------------------------------------------------------------------------------
     def files(self) -> tuple[FileRule, ...]:
         login = bool(urlsplit(self.settings.public_url).username)  # cfg.xml then hands out the login
@@ -121,7 +124,16 @@ class GrandstreamModel(DeviceModel):
         params: Params = []
         for account in range(1, self.line_count + 1):
             params += pvalues.account_params(account, lines.get(account))
-        return params + self.site_params(phone.time_zone)
+        params += self.site_params(phone.time_zone)
+        if phone.login:
+            # The phone's own login replaces the one the public URL may carry.
+            own = {int(k.lstrip("P")): v for k, v in self.provisioning_credentials(*phone.login).items()}
+            params = [(n, v) for n, v in params if n not in own] + list(own.items())
+        return params
+
+    def provisioning_credentials(self, user: str, password: str) -> dict[str, str]:
+        """The config server's HTTP/HTTPS user name and password (P1360, P1361; see pvalues.CONFIG_USER)."""
+        return {f"P{pvalues.CONFIG_USER}": user, f"P{pvalues.CONFIG_PASSWORD}": password}
 
     # --- Phonebook --------------------------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes:

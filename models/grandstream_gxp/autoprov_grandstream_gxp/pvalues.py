@@ -42,7 +42,13 @@ CUSTOM_TIME_ZONE_LIMIT = 64  # characters P246 holds
 FIRMWARE_SERVER_PATH = 192
 CONFIG_VIA = 212  # 0 TFTP, 1 HTTP, 2 HTTPS
 CONFIG_SERVER_PATH = 237  # host[:port][/path], no scheme
-CONFIG_USER, CONFIG_PASSWORD = 1360, 1361  # HTTP/HTTPS login for the config server
+# HTTP/HTTPS login for the config server ("HTTP/HTTPS User Name" / "Password" under Maintenance > Upgrade
+# and Provisioning, as FusionPBX's guide fusionpbx/fusionpbx-docs source/applications/provision/
+# provision_auto_grandstream.rst names the fields). The numbers: public provisioning templates found with the
+# code search, e.g. a Laravel gs_provision template writing <P1360>http_auth_username</P1360>
+# <P1361>http_auth_password</P1361>, and a TypeScript renderer mapping provHttpUsername/Password to the
+# same; not confirmed in Grandstream's own P-value list (docs/vendors/grandstream.md).
+CONFIG_USER, CONFIG_PASSWORD = 1360, 1361
 PHONEBOOK_DOWNLOAD = 330  # 0 off, 1 HTTP, 2 TFTP, 3 HTTPS
 PHONEBOOK_SERVER_PATH = 331  # host/path; the phone appends /phonebook.xml
 

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from mako.lookup import TemplateLookup
 
+from autoprov.clientcert import mac_in_common_name
 from autoprov.config import Settings
 from autoprov.devices import (
     DIRECTORY,
@@ -93,6 +94,15 @@ class YealinkModel(DeviceModel):
         m = _MAC.search(user_agent)
         return m.group(1).replace(":", "").lower() if m else None
 
+    def certificate_mac(self, subject_cn: str, cert_pem: str) -> str | None:
+        """A CN that is exactly one of its MACs. Yealink phones carry a "unique certificate ... based on the
+        MAC address and issued by the Yealink Certificate Authority", and a generic one shared by every
+        phone, sent when there is no unique one (Administrator's Guide for SIP-T2/T4/T5 Series, "Supported
+        Trusted and Server Certificates"). The guides show no unique certificate's subject: this reads the
+        CN as the MAC; any other layout, and the generic certificate, name no phone (no certificate, then).
+        """
+        return mac_in_common_name(subject_cn, self.mac_ouis)
+
     # --- Files --------------------------------------------------------------------------------------
     @property
     def common_file(self) -> str:
@@ -153,8 +163,9 @@ class YealinkModel(DeviceModel):
     def render(self, rule: FileRule, phone: PhoneView | None = None) -> bytes:
         if phone is not None:
             zone = yealink_time_settings(phone.time_zone) if phone.time_zone else ()
+            login = self.provisioning_credentials(*phone.login) if phone.login else None
             return self._render(rule.template or "", phone=phone, transport=TRANSPORTS[self.settings.sip.transport],
-                                time_params=zone)
+                                time_params=zone, login_params=login or {})
         return self._render(rule.template or "", **self._common())
 
     def _common(self) -> dict[str, object]:
@@ -172,6 +183,10 @@ class YealinkModel(DeviceModel):
             "polling": polling,
             "repeat_minutes": max(1, polling.period // 60),
         }
+
+    def provisioning_credentials(self, user: str, password: str) -> dict[str, str]:
+        """The auto-provisioning login: the phone sends it to the provisioning server from its next request."""
+        return {"static.auto_provision.server.username": user, "static.auto_provision.server.password": password}
 
     # --- Company directory ----------------------------------------------------------------------------
     def render_directory(self, entries: list[DirectoryEntry]) -> bytes:

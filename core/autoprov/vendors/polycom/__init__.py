@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from mako.lookup import TemplateLookup
 
+from autoprov.clientcert import mac_in_common_name
 from autoprov.config import Settings
 from autoprov.devices import (
     CONTACTS,
@@ -98,6 +99,17 @@ class PolycomModel(DeviceModel):
         m = _SERIAL.search(user_agent)
         return m.group(1).lower() if m else None
 
+    def certificate_mac(self, subject_cn: str, cert_pem: str) -> str | None:
+        """The factory device certificate names its phone's MAC as its CN.
+
+        Polycom signs one per phone at manufacture, "unique to a device (based on the MAC address)" (UC
+        Software 5.9 Administrator Guide, "Using the Factory-Installed Certificate",
+        documents.polycom.com/bundle/ucs-ag-5-9-0/page/c-ucs-ag-using-the-factory-installed-certificate.html);
+        read off a phone, its subject is "CN=0004F28B54F4, O=Polycom Inc." (as a public UCS PowerShell
+        module quotes it). A certificate an admin's own CA issues the same way (CN = the MAC) is read alike.
+        """
+        return mac_in_common_name(subject_cn, self.mac_ouis)
+
     # --- Files ------------------------------------------------------------------------------
     def files(self) -> tuple[FileRule, ...]:
         # device.cfg hands out the provisioning login when the public URL carries one.
@@ -170,7 +182,8 @@ class PolycomModel(DeviceModel):
         if phone is not None:
             # A per-phone zone goes into the phone's own file, which the phone reads before site.cfg.
             time_params = polycom_time_settings(phone.time_zone) if phone.time_zone else ()
-            return self._render(template, phone=phone, time_params=time_params)
+            login = self.provisioning_credentials(*phone.login) if phone.login else None
+            return self._render(template, phone=phone, time_params=time_params, login_params=login or {})
         return self._render(template, **self._context(template))
 
     def _context(self, template: str) -> dict[str, object]:
@@ -196,6 +209,12 @@ class PolycomModel(DeviceModel):
             "prov_user": unquote(url.username or ""),
             "prov_password": unquote(url.password or ""),
         }
+
+    def provisioning_credentials(self, user: str, password: str) -> dict[str, str]:
+        """The device settings of the provisioning login: the phone stores them (device.set) and sends them
+        as HTTP credentials from its next request on."""
+        return {"device.set": "1", "device.prov.user.set": "1", "device.prov.user": user,
+                "device.prov.password.set": "1", "device.prov.password": password}
 
     def reprovision_files(self, target: str, firmware: str | None, old_master: bytes | None) -> dict[str, bytes]:
         from autoprov.vendors.polycom.reprovision import reprovision_files

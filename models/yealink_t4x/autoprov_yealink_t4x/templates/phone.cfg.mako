@@ -33,3 +33,7 @@ voice_mail.number.${n} = %NULL%
 % for key, value in time_params:
 ${key} = ${value}
 % endfor
+## The phone's provisioning login ([access] credentials); the cfg filter refuses what a line cannot carry.
+% for key, value in login_params.items():
+${key | n} = ${value}
+% endfor

@@ -19,5 +19,13 @@
 % endfor
 />
 % endif
+% if login_params:
+<%doc> The phone's provisioning login ([access] credentials): stored by the phone, sent from its next request. </%doc>\
+  <device\
+% for key, value in login_params.items():
+ ${key | n}="${value}"\
+% endfor
+/>
+% endif
 <%block name="model_settings"/>\
 </phone>
