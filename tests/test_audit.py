@@ -456,3 +456,40 @@ def test_an_admitted_write_of_overrides_is_recorded_and_a_refused_one_too(site, 
         rows = [(r.outcome, r.method, r.status, r.client, r.path)
                 for r in AccessRecord.select().order_by(AccessRecord.id)]
     assert rows == [("allowed", "PUT", 200, "127.0.0.1", override), ("refused", "PUT", 403, "198.51.100.4", override)]
+
+
+def test_a_write_between_the_first_contact_read_and_the_upsert_waits_instead_of_failing(site, monkeypatch):
+    """SQLite: the writer reads (first contact) then writes in one transaction; another process writing in
+    between must not make it fail at once with "database is locked" (the install test's server log saw it)."""
+    import sqlite3
+    import threading
+
+    if not site.settings.database.url.startswith("sqlite"):
+        pytest.skip("SQLite's locking")
+    from autoprov.sightings import SightingBuffer
+
+    path = site.settings.database.url.removeprefix("sqlite:///")
+    done = threading.Event()
+    original = SightingBuffer._first_contact
+
+    def read_then_let_another_write(self, batch):  # type: ignore[no-untyped-def]
+        found = original(self, batch)
+
+        def other() -> None:
+            conn = sqlite3.connect(path, timeout=10)
+            conn.execute("INSERT INTO sighting (mac, user_agent, last_path, problem, flag, first_seen, last_seen,"
+                         " count) VALUES ('0004f2999999', 'other', '', '', '', '2026-01-01', '2026-01-01', 1)")
+            conn.commit()
+            conn.close()
+            done.set()
+
+        threading.Thread(target=other).start()
+        done.wait(0.5)  # it is waiting for this transaction's lock, or (before the fix) had already written
+        return found
+
+    monkeypatch.setattr(SightingBuffer, "_first_contact", read_then_let_another_write)
+    site.sightings.record(MAC, "ua", MODEL, None, "10.0.0.1", "/x")
+    assert site.sightings.flush() == 1
+    assert done.wait(10)
+    with site.db.connection_context():
+        assert {s.mac for s in Sighting.select()} == {MAC, "0004f2999999"}

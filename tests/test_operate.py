@@ -76,7 +76,9 @@ def test_config_show_names_the_file_the_database_and_its_schema(tmp_path, settin
 
     cli("init", config=config)
     (schema,) = [line for line in cli("config", "show", config=config).stdout.splitlines() if "# schema" in line]
-    assert schema.startswith("# schema: access 1, adminui 1, agi 1, core ") and schema.endswith(" (up to date)"), schema
+    assert schema.startswith("# schema: access 1, adminui 1, agi 1, audit 1, core ") and schema.endswith(
+        " (up to date)"), schema
+    assert ", throttle 1" in schema, schema
 
 
 def test_a_schema_behind_the_installed_code_is_named(site):

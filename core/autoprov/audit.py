@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import peewee
 
 from autoprov import hookimpl
-from autoprov.batchwriter import BatchWriter, executemany, utc
+from autoprov.batchwriter import BatchWriter, executemany, utc, write_transaction
 from autoprov.db import BaseModel
 from autoprov.schema import Migration, create_tables
 from autoprov.sightings import IP_LIMIT, PATH_LIMIT, USER_AGENT_LIMIT, storable
@@ -134,7 +134,7 @@ class AuditTrail(BatchWriter):
 def prune(db: peewee.Database, keep_days: int, max_rows: int) -> int:
     """Delete records older than ``keep_days`` and, past ``max_rows``, the oldest; returns how many."""
     deleted = 0
-    with db.atomic():
+    with write_transaction(db):
         if keep_days > 0:
             cutoff = utcnow() - dt.timedelta(days=keep_days)
             deleted += db.execute_sql(f"DELETE FROM access_audit WHERE at < {db.param}", (cutoff,)).rowcount

@@ -110,7 +110,7 @@ class BatchWriter:
         if not batch:
             return 0
         try:
-            with activated(self.db), self.db.connection_context(), self.db.atomic():
+            with activated(self.db), self.db.connection_context(), write_transaction(self.db):
                 self._write(batch)
         except peewee.PeeweeException as exc:
             if not is_unavailable(exc):
@@ -130,6 +130,15 @@ class BatchWriter:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
         self.flush()
+
+
+def write_transaction(db: peewee.Database) -> Any:
+    """SQLite: take the write lock at BEGIN (waiting the busy timeout for it). A deferred transaction that
+    reads first (the sightings' first-contact check) and then writes fails at once, "database is locked",
+    when another connection wrote in between."""
+    if isinstance(db, peewee.SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
 
 
 _EPOCH = dt.datetime(1970, 1, 1)

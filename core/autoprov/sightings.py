@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from autoprov.batchwriter import BatchWriter, executemany, utc
+from autoprov.batchwriter import BatchWriter, executemany, utc, write_transaction
 from autoprov.logthrottle import log_throttled
 from autoprov.tables import utcnow
 
@@ -256,7 +256,7 @@ def prune_sightings(db: peewee.Database, keep_days: int, max_rows: int) -> int:
     unknown MACs' before known phones'. 0 turns either bound off."""
     deleted = 0
     unknown = "(mac = '' OR mac NOT IN (SELECT mac FROM phone))"
-    with db.atomic():
+    with write_transaction(db):
         if keep_days > 0:
             cutoff = utcnow() - dt.timedelta(days=keep_days)
             deleted += db.execute_sql(f"DELETE FROM sighting WHERE last_seen < {db.param} AND {unknown}",
