@@ -87,8 +87,13 @@ class NotReady(Exception):
     """The job cannot be imported (not checked, has errors, or already imported); the message says why."""
 
 
+def without_text() -> list[peewee.Field]:
+    """A job's columns but its file's text (megabytes): for pages that show its progress."""
+    return [f for f in ImportJob._meta.sorted_fields if f is not ImportJob.text]
+
+
 def running_job() -> ImportJob | None:
-    return ImportJob.get_or_none(ImportJob.running == 1)
+    return ImportJob.select(*without_text()).where(ImportJob.running == 1).first()
 
 
 def _retire_stale(now: dt.datetime) -> None:

@@ -557,9 +557,7 @@ def import_csv(ui: AdminRequest) -> Response:
         if not pasted:
             text = ""  # a file input cannot be filled again; the box keeps only what was typed into it
     status = 409 if refused else 422 if general else 200
-    recent = list(ImportJob.select(ImportJob.id, ImportJob.created, ImportJob.username, ImportJob.source,
-                                   ImportJob.state, ImportJob.rows_total, ImportJob.rows_checked,
-                                   ImportJob.error_count).order_by(ImportJob.id.desc()).limit(10))
+    recent = list(ImportJob.select(*import_jobs.without_text()).order_by(ImportJob.id.desc()).limit(10))
     running = next((j for j in recent if j.is_running), None) or import_jobs.running_job()
     return templates.page(ui, "prov_import.mako", status=status, text=text, general=general,
                           refused=refused, busy=busy, running=running, recent=recent,
@@ -619,9 +617,7 @@ def _preview(text: str, name: str) -> list[list[str]]:
 
 def import_status(ui: AdminRequest, job: int) -> Response:
     """The job's progress as JSON, for the page's script; ``?after=ID``: the errors found since that one."""
-    # Polled every second: without the file's text, which may be megabytes.
-    counts = [f for f in ImportJob._meta.sorted_fields if f is not ImportJob.text]
-    row = _found(ImportJob.select(*counts).where(ImportJob.id == job).first())
+    row = _found(ImportJob.select(*import_jobs.without_text()).where(ImportJob.id == job).first())  # polled
     errors = import_jobs.errors_of(row.id, after=max(_int(ui.args("after"), 0), 0), limit=STATUS_ERRORS)
     body = {
         "id": row.id, "state": row.state, "running": row.is_running, "rows_total": row.rows_total,
