@@ -320,7 +320,8 @@ def digest_header(user: str, password: str, realm: str, nonce: str, path: str) -
 
 def test_site_login_is_handed_to_phones_and_an_old_nonce_is_stale(tmp_path, site, phones):
     config_path = tmp_path / "autoprov.toml"
-    with serving(tmp_path, site, 'credentials = "site"') as (url, _):
+    with serving(tmp_path, site, 'credentials = "site"') as (url, output):
+        assert "no site login is set: phones are handed none" in output()
         out = cli("credentials", "site", "set", "--user", "prov", config=config_path).stdout
         assert "site login: user prov password " in out and "all 4 phone(s) get it" in out
         password = out.split("password ")[1].split(";")[0]

@@ -13,6 +13,7 @@ import click
 import peewee
 
 from autoprov.access import describe as access_policy
+from autoprov.access import missing_site_login
 from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.config import ENV_OVERRIDES, masked_settings
 from autoprov.db import describe_database, is_schema_missing, is_unavailable, sqlite_path
@@ -94,6 +95,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                f"database {describe_database(site.settings.database.url)}", err=True)
     for line in access_policy(site.settings):
         click.echo(f"autoprov serve: access: {line}", err=True)
+    warning = missing_site_login(site)
+    if warning:
+        click.echo(f"autoprov serve: access: {warning}", err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)
