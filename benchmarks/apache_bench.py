@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/apache_bench.py firmware [--mib 20] [--rounds 3] [--seconds 10]
 
 slow: for each server in turn (Apache as deploy/apache configures it; the same Apache with Debian's default
-event MPM and mod_reqtimeout settings; ``autoprov serve``, gunicorn gthread 2 workers x 8 threads), 4 phone
+event MPM and mod_reqtimeout settings; ``autoprov serve`` with its defaults, Granian 2 workers x 8 threads), 4 phone
 threads fetch random phones' configs (a new connection each, 15 s timeout), first alone, then while
 --idle connections that send nothing and --slowloris connections that send half a request (then one header
 line every 2 s) are held open; the attacker reopens whatever the server closes, for --seconds. Prints what
@@ -215,7 +215,7 @@ def phones_csv(directory: Path) -> Path:
     return csv
 
 
-def serve_gunicorn(directory: Path, firmware_root: Path) -> tuple[subprocess.Popen[bytes], int]:
+def serve_autoprov(directory: Path, firmware_root: Path) -> tuple[subprocess.Popen[bytes], int]:
     """``autoprov serve`` (this .venv; its defaults: 2 workers x 8 threads) on a database of its own."""
     directory.mkdir()
     port = free_port()
@@ -241,7 +241,7 @@ def serve_gunicorn(directory: Path, firmware_root: Path) -> tuple[subprocess.Pop
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown (TERM waits for its 30 s graceful timeout)
+    proc.send_signal(signal.SIGINT)  # the quick shutdown (TERM waits for [http] shutdown_timeout)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -287,9 +287,9 @@ def slow_clients(args: argparse.Namespace) -> None:
         return
     tmp = Path(tempfile.mkdtemp(prefix="autoprov-bench-serve-"))
     try:
-        proc, port = serve_gunicorn(tmp / "serve", tmp)
+        proc, port = serve_autoprov(tmp / "serve", tmp)
         try:
-            measure("autoprov serve (gunicorn gthread, 2 workers x 8 threads)", port, lambda: process_tree(proc.pid))
+            measure("autoprov serve (Granian, 2 workers x 8 threads)", port, lambda: process_tree(proc.pid))
         finally:
             stop(proc)
     finally:
@@ -336,13 +336,13 @@ Listen 127.0.0.1:{static_port}
         (static / "sip.ld").write_bytes(image)
         for server in servers:
             server.start()
-        proc, serve_port = serve_gunicorn(tmp / "serve", streamed.firmware)
+        proc, serve_port = serve_autoprov(tmp / "serve", streamed.firmware)
         targets = {  # name: (URL, the server's processes, whose CPU time a GB costs)
             "A Apache static file": (f"http://127.0.0.1:{static_port}/sip.ld", handed.proc.pid),
             "B autoprov under Apache, send_with=apache": (f"{handed.url}/prov/polycom_ip330/sip.ld", handed.proc.pid),
             "C autoprov under Apache, streamed by the daemon": (f"{streamed.url}/prov/polycom_ip330/sip.ld",
                                                                 streamed.proc.pid),
-            "D autoprov serve (gunicorn), streamed": (f"http://127.0.0.1:{serve_port}/prov/polycom_ip330/sip.ld",
+            "D autoprov serve (Granian), streamed": (f"http://127.0.0.1:{serve_port}/prov/polycom_ip330/sip.ld",
                                                       proc.pid),
         }
         for url, _ in targets.values():  # the daemons start Python and import autoprov on their first requests

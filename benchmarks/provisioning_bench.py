@@ -5,7 +5,7 @@ or a boot storm of phones walking the whole Polycom boot sequence.
     .venv/bin/python benchmarks/provisioning_bench.py --boot-storm [--phones 2000] [--window 60]
         [--clients 200] [--listed 1000] [--firmware-kb 256] [--database-url postgresql://...]
 
-Both start ``autoprov serve`` (its configured defaults: gunicorn gthread, 2 workers x 8 threads) on
+Both start ``autoprov serve`` (its configured defaults: Granian, 2 workers x 8 threads) on
 127.0.0.1 against a fresh database filled with ``autoprov init`` and ``autoprov import``: SQLite in a
 temporary directory, or with --database-url a new database made on that PostgreSQL server for the run and
 dropped after it. autoprov opens one database connection per request (no pool).
@@ -98,13 +98,13 @@ def database(url: str | None, tmp: Path) -> Iterator[str]:
 class Server:
     """A configured site with N phones, and ``autoprov serve`` on it while the ``with`` lasts."""
 
-    def __init__(self, tmp: Path, url: str, phones: int, two_lines: str, listed: int) -> None:
+    def __init__(self, tmp: Path, url: str, phones: int, two_lines: str, listed: int, http_server: str) -> None:
         self.tmp = tmp
         self.url = url
         self.port = free_port()
         config = tmp / "autoprov.toml"
         config.write_text(
-            f'[database]\nurl = "{url}"\n[http]\nhost = "127.0.0.1"\nport = {self.port}\n'
+            f'[database]\nurl = "{url}"\n[http]\nhost = "127.0.0.1"\nport = {self.port}\nserver = "{http_server}"\n'
             f'public_url = "http://127.0.0.1:{self.port}"\n[firmware]\nroot = "{tmp}/fw"\n'
         )
         self.env = dict(os.environ, AUTOPROV_CONFIG=str(config))
@@ -336,6 +336,7 @@ def main() -> None:
     ap.add_argument("--listed", type=int, default=1000, help="--boot-storm: extensions in the directory")
     ap.add_argument("--firmware-kb", type=int, default=256, help="--boot-storm: size of bootrom.ld and sip.ld")
     ap.add_argument("--max-seconds", type=float, default=300.0, help="--boot-storm: stop after this long")
+    ap.add_argument("--server", default="granian", choices=["granian", "gunicorn"], help="[http] server")
     ap.add_argument("--database-url", help="postgresql://... server to make the run's database on; else SQLite")
     args = ap.parse_args()
     args.phones = args.phones or (2000 if args.boot_storm else 10000)
@@ -346,7 +347,7 @@ def main() -> None:
     ) as url:
         tmp = Path(tmp_name)
         server = Server(tmp, url, args.phones, "every other" if args.boot_storm else "none",
-                        args.listed if args.boot_storm else args.phones)
+                        args.listed if args.boot_storm else args.phones, args.server)
         if args.boot_storm:
             server.firmware("bootrom.ld", args.firmware_kb * 1024)
             server.firmware("sip.ld", args.firmware_kb * 1024)

@@ -5,8 +5,11 @@
 The same trivial app (side_by_side_files/trivial_app.py: ~1.4 KB of bytes made once, with an ETag, through
 Werkzeug's Request/Response as autoprov answers) served by:
 
-    gthread 2x8    gunicorn -k gthread, 2 workers x 8 threads (what ``autoprov serve`` runs)
+    gthread 2x8    gunicorn -k gthread, 2 workers x 8 threads (``autoprov serve`` with [http] server = "gunicorn")
+    gthread 1x16   the same with 1 worker x 16 threads
     sync 2, sync 4 gunicorn -k sync with 2 and 4 workers
+    granian 2x8    granian --interface wsgi, 2 workers x 8 blocking threads (what ``autoprov serve`` runs)
+    granian 1x8, granian 2x2  the same with other workers x threads
     waitress       waitress-serve, one process, its default 4 threads (``pip install waitress`` in the venv)
     waitress 1000  the same with --connection-limit=1000 (the default, 100, is what 200 slow clients exceed)
     mod_wsgi 2x8   Apache event MPM, mod_wsgi daemon mode, 2 processes x 8 threads
@@ -48,8 +51,8 @@ from harness import (
     wait_for,
 )
 
-NAMES = ("gthread 2x8", "sync 2", "sync 4", "waitress", "waitress 1000", "mod_wsgi 2x8", "mod_wsgi 2x8 400",
-         "static")
+NAMES = ("gthread 2x8", "gthread 1x16", "sync 2", "sync 4", "granian 2x8", "granian 1x8", "granian 2x2",
+         "waitress", "waitress 1000", "mod_wsgi 2x8", "mod_wsgi 2x8 400", "static")
 
 
 def site_packages() -> Path:
@@ -89,8 +92,12 @@ def start(name: str, procs: Processes, tmp: Path) -> int:
     gunicorn = [sys.executable, "-m", "gunicorn", "--chdir", str(FILES), "-b", bind, "--log-level", "warning"]
     argv = {
         "gthread 2x8": [*gunicorn, "-k", "gthread", "-w", "2", "--threads", "8", "trivial_app:app"],
+        "gthread 1x16": [*gunicorn, "-k", "gthread", "-w", "1", "--threads", "16", "trivial_app:app"],
         "sync 2": [*gunicorn, "-k", "sync", "-w", "2", "trivial_app:app"],
         "sync 4": [*gunicorn, "-k", "sync", "-w", "4", "trivial_app:app"],
+        **{name: [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port",
+                  str(port), "--workers", name[-3], "--blocking-threads", name[-1], "--no-ws", "--log-level",
+                  "warning", "trivial_app:app"] for name in ("granian 2x8", "granian 1x8", "granian 2x2")},
         "waitress": [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}", "trivial_app:app"],
         "waitress 1000": [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}",
                           "--connection-limit=1000", "trivial_app:app"],

@@ -10,8 +10,8 @@ ended (its whole process group) however the run ends. Nothing here is a test: it
 
 1. A SQLite database made the way an admin makes it: ``autoprov init`` and ``autoprov import`` of a CSV of
    N phones (IP 330s, every other one with two lines), 1,000 of their extensions listed in the directory.
-2. Starts (A) ``autoprov serve`` with the configuration's defaults for workers and threads (gunicorn
-   gthread; its access log goes to a file, as serve writes one to stdout by default), (B) Apache event MPM
+2. Starts (A) ``autoprov serve`` with the configuration's defaults for workers and threads (Granian;
+   its output goes to a file; the access log is off by default), (B) Apache event MPM
    serving each phone's ``<mac>-phone.cfg`` and the directory as files rendered once by (A), (C)
    ``side_by_side_files/oldstyle.php`` under Apache prefork + mod_php: per request a new SQLite connection
    and two queries (phone, then its lines joined with their extensions), or one for the directory. Each
@@ -170,9 +170,9 @@ class Bench:
         workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         from autoprov.config import load_settings  # the settings serve itself read
 
-        http = load_settings(str(self.config)).http
+        http = load_settings(str(self.config)).http  # ``server``: gunicorn in commits before [http] server
         note = (f"autoprov serve: {len(workers)} worker processes (config: workers={http.workers}, "
-                f"threads={http.threads}), access log to {log.name}")
+                f"threads={http.threads}, server={getattr(http, 'server', 'gunicorn')}), output to {log.name}")
         if note not in self.notes:
             self.notes.append(note)
         print(f"  {note}", flush=True)

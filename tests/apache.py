@@ -110,10 +110,12 @@ class Apache:
     """One Apache httpd serving autoprov from deploy/apache, in a fresh directory, until ``stop()``.
 
     ``server_conf`` replaces deploy/apache/autoprov-server.conf (e.g. Debian's defaults, for comparison);
-    ``extra`` is appended to the server configuration. The autoprov configuration is ``self.config``.
+    ``extra`` is appended to the server configuration; ``vhost`` maps more of autoprov.conf's lines to this
+    run's (applied first, e.g. to uncomment an Include). The autoprov configuration is ``self.config``.
     """
 
-    def __init__(self, send_with: str = "apache", server_conf: str | None = None, extra: str = "") -> None:
+    def __init__(self, send_with: str = "apache", server_conf: str | None = None, extra: str = "",
+                 vhost: dict[str, str] | None = None) -> None:
         self.venv = wsgi_venv()
         if os.geteuid() == 0:
             check = [str(self.venv / "bin" / "python"), "-c", "import autoprov.web"]
@@ -143,7 +145,8 @@ class Apache:
             encoding="utf-8",
         )
         root = os.geteuid() == 0
-        vhost = _substitute((DEPLOY / "autoprov.conf").read_text(), {
+        vhost_conf = _substitute((DEPLOY / "autoprov.conf").read_text(), {
+            **(vhost or {}),
             "*:80": f"127.0.0.1:{self.port}",
             "*:443": f"127.0.0.1:{self.tls_port}",
             "user=autoprov group=autoprov": f"user={RUN_AS} group={RUN_AS}" if root else "",
@@ -153,7 +156,7 @@ class Apache:
             "/etc/ssl/autoprov/prov.example.com.crt": str(self.crt),
             "/etc/ssl/autoprov/prov.example.com.key": str(key),
         })
-        (self.root / "autoprov.conf").write_text(vhost)
+        (self.root / "autoprov.conf").write_text(vhost_conf)
         (self.root / "autoprov-server.conf").write_text(
             server_conf if server_conf is not None else (DEPLOY / "autoprov-server.conf").read_text()
         )
@@ -209,6 +212,12 @@ Include {self.root}/autoprov.conf
                 time.sleep(0.05)
         self.stop()
         raise AssertionError(f"apache2 did not start listening:\n{self.logs()}")
+
+    def graceful(self) -> None:
+        """A graceful restart (SIGUSR1): Apache re-reads its configuration and starts new daemon processes,
+        which read autoprov's configuration anew; requests in progress finish on the old ones."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGUSR1)
 
     def stop(self) -> None:
         if self.proc is None:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from werkzeug.test import Client
 
 from autoprov.config import Settings
@@ -29,6 +30,13 @@ from autoprov.site import Site
 from autoprov.web import create_app
 
 PG_URL = os.environ.get("AUTOPROV_TEST_POSTGRESQL_URL")
+
+# Fuzz tests (tests/test_fuzz.py): bounded and repeatable in CI, no per-example deadline on a shared machine;
+# HYPOTHESIS_PROFILE=thorough for a long local hunt.
+hypothesis_settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev", max_examples=40, deadline=None)
+hypothesis_settings.register_profile("thorough", max_examples=2000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -218,16 +226,19 @@ def wait_until_listening(port: int, proc: subprocess.Popen, output: Callable[[],
 
 
 @contextmanager
-def running_server(config: Path, port: int, env: dict[str, str] | None = None, log=None) -> Iterator[str]:
+def running_server(config: Path, port: int, env: dict[str, str] | None = None, log=None,
+                   options: tuple[str, ...] = ()) -> Iterator[str]:
     """Run ``autoprov serve`` with ``config`` until the block ends; yields its base URL once it listens.
 
     ``env`` adds to (or overrides) this process's environment, e.g. a PYTHONPATH with more plugins; ``log``, a
-    binary file the server's output goes to (a test reading what it printed), closed at the end.
+    binary file the server's output goes to (a test reading what it printed), closed at the end; ``options``
+    go before ``serve`` (``("-vv",)``: debug logging).
     """
     env = dict(os.environ, **(env or {}), AUTOPROV_CONFIG=str(config))
     # Output to a file, never a pipe nobody reads: the access log would fill it and stall the server.
     log = log if log is not None else tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "autoprov", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "autoprov", *options, "serve"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def output() -> str:

@@ -103,8 +103,17 @@ class UI:
         self.wait(lambda: _stale(element))
 
     def wait(self, condition: Callable[[], bool], timeout: float = 15) -> None:
+        """Poll ``condition`` until it holds; a page that reloads itself meanwhile (an import's) counts as not yet."""
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+        def holds() -> bool:
+            try:
+                return condition()
+            except (StaleElementReferenceException, NoSuchElementException):
+                return False
+
         deadline = time.monotonic() + timeout
-        while not condition():
+        while not holds():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out on {self.d.current_url}: {self.text()[:2000]}")
             time.sleep(0.05)
@@ -257,17 +266,18 @@ def test_admin_ui_in_chromium(server, site, tmp_path, browser, capsys):
            "3001,pw-3001-abc,Ann,0004f2abcd10,polycom_ip330\n3002,pw-3002-abc,Bob,0004f2abcd11,nokia_3310\n")
     ui.fill("text", bad)
     ui.click_text("Check")
-    assert "nothing was imported" in ui.text()
+    ui.wait(lambda: "Nothing was imported." in ui.text())  # checked in the background, its page follows
     row = browser.find_element(ui.By.XPATH, "//table[@id='preview-table']//tr[td[1]='3']")
     assert "nokia_3310" in row.text and "unknown model" in row.text
     assert not browser.find_elements(ui.By.XPATH, "//button[starts-with(normalize-space(), 'Import ')]")
     with site.db.connection_context():
         assert not Extension.select().where(Extension.user_id.in_(["3001", "3002"])).exists()
         assert not Phone.select().where(Phone.mac == "0004f2abcd10").exists()
-    ui.fill("text", bad.replace("nokia_3310", "polycom_ip331"))
-    ui.click_text("Check")
+    ui.fill("text", bad.replace("nokia_3310", "polycom_ip331"))  # the pasted text, corrected on the job's page
+    ui.click_text("Check this text")
+    ui.wait(lambda: "Every row is good: 2 row(s)." in ui.text())
     ui.click_text("Import 2 row(s)")
-    assert "Imported 2 extension(s), 2 phone(s)" in ui.text()
+    ui.wait(lambda: "Imported 2 extension(s), 2 phone(s)" in ui.text())  # the job's page, updated by its script
     assert _fetch_config(server, "polycom_ip331", "0004f2abcd11").status_code == 200
 
     # -- the phones list, with its filters ------------------------------------------------------------------------
@@ -345,3 +355,78 @@ def test_admin_ui_in_chromium(server, site, tmp_path, browser, capsys):
               f"\nscreenshots: {', '.join(str(p) for p in shots)}")
     for path in shots:
         assert path.stat().st_size > 5000
+
+
+def _login(ui: UI) -> None:
+    ui.d.delete_all_cookies()
+    ui.go("/admin/login")
+    ui.fill("username", "admin")
+    ui.fill("password", PASSWORD)
+    ui.click("button[type=submit].primary")
+    assert ui.path() == "/admin/phones", ui.text()
+
+
+def test_csv_import_progress_in_chromium(server, site, tmp_path, browser):
+    from autoprov.adminui.users import create_user
+    from autoprov.provisioning.import_jobs import ImportJob, ImportJobError
+
+    with site.db.connection_context():
+        create_user("admin", PASSWORD)
+    ui = UI(browser, server)
+    _login(ui)
+
+    # -- a 10,000-row file: uploaded, checked in the background while its page follows, then imported ---------------
+    rows = ["extension,secret,first_name,mac,model"]
+    rows += [f"{50000 + i},pw-{i:08d},User {i},0004f2{0x100000 + i:06x},polycom_ip330" for i in range(10000)]
+    path = tmp_path / "fleet.csv"
+    path.write_text("\n".join(rows) + "\n")
+    ui.go("/admin/import")
+    ui.find("input[type=file]").send_keys(str(path))
+    ui.click_text("Check")
+    assert ui.path().startswith("/admin/import/"), ui.text()
+    ui.wait(lambda: "Every row is good: 10,000 row(s)." in ui.text(), timeout=120)
+    ui.click_text("Import 10000 row(s)")
+    ui.wait(lambda: "Imported 10000 extension(s), 10000 phone(s) and 10000 line(s)." in ui.text(), timeout=120)
+    reply = _fetch_config(server, "polycom_ip330", f"0004f2{0x100000 + 9999:06x}")  # the file's last phone
+    assert reply.status_code == 200 and b'reg.1.address="59999"' in reply.content
+
+    # -- a job another worker runs: the page's script shows its progress and each error as text, in place ----------
+    with site.db.connection_context():
+        job = ImportJob.create(username="bob", source="big.csv", text="extension\n", state="checking", running=1,
+                               rows_total=5000, rows_checked=100)
+    ui.go(f"/admin/import/{job.id}")
+    assert "100 of 5,000 rows checked" in ui.text() and "None so far." in ui.text()
+    browser.execute_script("window.samePage = true")
+    with site.db.connection_context():
+        ImportJobError.create(job=job, line=42, message=f"not a MAC address: {HOSTILE}")
+        ImportJob.update(rows_checked=2500, error_count=1).where(ImportJob.id == job.id).execute()
+    ui.wait(lambda: ui.find("#import-count").text == "2,500 of 5,000 rows checked")
+    ui.wait(lambda: f"line 42: not a MAC address: {HOSTILE}" in ui.find("#import-errors").text)
+    assert ui.find("progress#import-progress").get_attribute("value") == "2500"
+    assert browser.execute_script("return window.samePage") is True  # updated in place, not reloaded
+    assert not ui.find("#import-no-errors").is_displayed()
+    ui.no_injected_script()
+    shots = ui.screenshot("import-progress")
+    with site.db.connection_context():  # it finishes: the page reloads and shows the outcome
+        ImportJob.update(state="checked", running=None).where(ImportJob.id == job.id).execute()
+    ui.wait(lambda: "Nothing was imported." in ui.text())
+    assert "Import 5000" not in ui.text()
+
+    # -- without JavaScript the page reloads itself until the job has finished ------------------------------------
+    with site.db.connection_context():
+        job = ImportJob.create(username="bob", source="big.csv", text="extension\n", state="checking", running=1,
+                               rows_total=5000, rows_checked=100)
+    browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        ui.go(f"/admin/import/{job.id}")
+        assert "100 of 5,000 rows checked" in ui.text() and "Check again" in ui.text()
+        with site.db.connection_context():
+            ImportJob.update(rows_checked=4000).where(ImportJob.id == job.id).execute()
+        ui.wait(lambda: "4,000 of 5,000 rows checked" in ui.text())
+        with site.db.connection_context():
+            ImportJob.update(state="checked", running=None, rows_checked=5000).where(ImportJob.id == job.id).execute()
+        ui.wait(lambda: "Every row is good: 5,000 row(s)." in ui.text())
+    finally:
+        browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+    for shot in shots:
+        assert shot.stat().st_size > 5000

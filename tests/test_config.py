@@ -27,7 +27,8 @@ def test_embedded_defaults_without_a_file(tmp_path, monkeypatch):
 def test_example_file_is_valid_and_documents_every_section():
     s = load_settings(REPO / "docs" / "autoprov.example.toml", environ={})
     defaults = Settings()
-    for section in ("database", "http", "sip", "time", "polling", "firmware", "uploads", "agi", "dhcp", "asterisk"):
+    for section in ("database", "http", "sip", "time", "polling", "firmware", "uploads", "agi", "dhcp", "asterisk",
+                    "audit", "throttle"):
         assert getattr(s, section) == getattr(defaults, section), section
 
 

@@ -5,6 +5,7 @@ systemd unit in deploy/systemd starts it."""
 from __future__ import annotations
 
 import configparser
+import grp
 import os
 import pwd
 import re
@@ -74,6 +75,10 @@ def test_readme_install_runs_as_written_through_to_a_phone_config():
         assert (where["BINDIR"] / "autoprov").resolve() == where["PREFIX"] / "bin" / "autoprov"
         assert pwd.getpwuid(state.stat().st_uid).pw_name == user
         assert pwd.getpwuid((state / "autoprov.db").stat().st_uid).pw_name == user
+        # It holds SIP passwords: the service's user alone reads it; the configuration, root and its group.
+        assert (state / "autoprov.db").stat().st_mode & 0o777 == 0o600
+        toml = where["ETC"] / "autoprov.toml"
+        assert toml.stat().st_mode & 0o777 == 0o640 and grp.getgrgid(toml.stat().st_gid).gr_name == user
 
         # As the unit runs it: its user, its AUTOPROV_CONFIG, working directory /, the command on PATH.
         service = unit_service()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import socket
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 
@@ -116,3 +117,24 @@ def test_path_tricks_over_real_http(server, site, raw_path):
     body = r.read()
     assert r.status in (400, 404)
     assert b"root:" not in body
+
+
+def test_slow_and_idle_clients_do_not_stop_phones(server, fleet):
+    """Connections that send half a request, or nothing, hold no worker thread: a phone is still answered
+    (gunicorn's gthread workers answered nobody once 16 such connections held their threads)."""
+    port = int(server.rsplit(":", 1)[1])
+    held = []
+    try:
+        for i in range(200):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if i % 2:
+                s.sendall(b"GET /prov/polycom_ip330/0004f2000330-phone.cfg HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Ag")
+            held.append(s)
+        model, mac, exts = PHONES[0]
+        r = requests.get(f"{server}/prov/{model}/{mac}-phone.cfg", headers=headers(model), timeout=10)
+        assert r.status_code == 200
+        assert [reg.get(f"reg.{i}.auth.userId") for i, reg in enumerate(ET.fromstring(r.content).findall("reg"), 1)] \
+            == exts
+    finally:
+        for s in held:
+            s.close()

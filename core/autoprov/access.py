@@ -38,6 +38,7 @@ from werkzeug.datastructures import Authorization, WWWAuthenticate
 from werkzeug.wrappers import Request
 
 from autoprov import credentials
+from autoprov.clientcert import certificate_check
 from autoprov.config import PRIVATE_NETWORKS, AccessSettings, Settings, _admitted
 from autoprov.credentials import SITE, Login
 from autoprov.logthrottle import log_throttled
@@ -139,10 +140,15 @@ class AccessPolicy:
     def decide(self, request: Request, served: Served) -> Decision:
         rule = served.rule
         upload = request.method == "PUT" or (request.method == "HEAD" and "GET" not in rule.methods)
-        if not rule.secret and not upload:
+        # Mutual TLS first: a verified device certificate binds the client to its own phone's files.
+        verdict = certificate_check(self.site, request, served)
+        if not rule.secret and not upload and (verdict is None or verdict.allowed):
             return OPEN
         access = self.settings
         address, problem = _client(request, access)
+        if verdict is not None:
+            return Decision(verdict.allowed, 200 if verdict.allowed else verdict.status, verdict.reason, address,
+                            CERTIFICATE if verdict.allowed else "", problem=problem)
         settings = self.site.settings
         # A write of a file holding secrets (overrides can re-point the phone's SIP server) must pass both lists.
         gates = []

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 import peewee
 
+from autoprov.atrest import SecretsUnavailable
 from autoprov.config import ConfigError, load_settings
 from autoprov.db import describe_database, is_schema_missing, is_unavailable
 from autoprov.mac import InvalidMac, normalize_mac
@@ -81,7 +82,7 @@ def pass_site(f: F) -> F:
                 where = describe_database(site.settings.database.url)
                 raise click.ClickException(one_line(f"database unavailable: {exc} ({where})")) from None
             raise
-        except Refused as exc:  # a refused change: the message is the whole story
+        except (Refused, SecretsUnavailable) as exc:  # a refused change, a key file: the message is the story
             raise click.ClickException(one_line(exc)) from None
         except UnicodeEncodeError:  # bytes that are not UTF-8 in an argument reached a database driver
             raise click.ClickException("an argument is not valid UTF-8") from None

@@ -45,6 +45,10 @@ class HttpSettings:
     port: int = 8080
     workers: int = 2
     threads: int = 8
+    # `autoprov serve`'s HTTP server: "granian" (a Rust front that reads whole requests before a Python thread
+    # sees them: faster, and slow clients hold no thread) or "gunicorn" (gthread workers; the only one that
+    # tells a chunked upload cut off half-way from a whole one, see docs/uploads.md).
+    server: str = "granian"
     # Seconds a phone is told to wait when the database is down.
     retry_after: int = 30
     # Networks (CIDR) allowed to fetch files holding SIP passwords (<mac>-phone.cfg) and the phones' own
@@ -61,6 +65,10 @@ class HttpSettings:
     sighting_flush_interval: float = 2.0
     # Distinct phones a sighting buffer holds between two writes; more are counted and dropped.
     sighting_buffer_limit: int = 10000
+    # Sightings of MACs not in the database (and of requests with no MAC) not seen for this many days are
+    # pruned; past sightings_max_rows rows the oldest go, unknown MACs' first. 0: no bound.
+    sightings_keep_days: int = 30
+    sightings_max_rows: int = 200000
     # A line per request on standard output (`autoprov serve`); phones' requests are sightings either way.
     access_log: bool = False
     # Seconds requests in progress get to finish when `autoprov serve` is told to stop (SIGTERM).
@@ -86,6 +94,38 @@ class AccessSettings:
     realm: str = "autoprov"
     # Seconds the previous password stays valid after a rotation (at least the phones' polling period).
     credentials_grace: int = 7 * 86400
+
+
+@dataclass
+class AuditSettings:
+    """The audit trail of secret files served and requests refused (see README, "Security")."""
+
+    # Records older than this many days are pruned (by the server, and by `autoprov audit prune`).
+    keep_days: int = 90
+    # Past this many records the oldest are pruned too. 0: no bound but keep_days.
+    max_rows: int = 1000000
+    # Seconds between two writes of buffered records (a crash loses at most this much of the trail).
+    flush_interval: float = 2.0
+    # Records a process holds between two writes; more are counted, dropped and logged.
+    buffer_limit: int = 10000
+
+
+@dataclass
+class ThrottleSettings:
+    """MAC enumeration: a client asking for many unknown MACs' per-phone files is answered 429."""
+
+    # Distinct MACs not in the database one client address may ask for within `window` seconds; one more
+    # blocks it. 0: no throttle.
+    unknown_macs: int = 30
+    window: float = 60.0
+    # Seconds a blocked client is answered 429 (with Retry-After) for every per-phone file.
+    block: float = 600.0
+    # Seconds between two exchanges of counts and blocks with other processes and servers (the database).
+    share_interval: float = 1.0
+    # Client addresses or networks never throttled (e.g. a NAT in front of many phones; see README).
+    exempt: list[str] = field(default_factory=list)
+    # Client addresses tracked at once per process; past it the oldest are forgotten.
+    clients_limit: int = 10000
 
 
 @dataclass
@@ -186,6 +226,25 @@ class AsteriskSettings:
 
 
 @dataclass
+class ClientCertificateSettings:
+    """Mutual TLS under Apache (deploy/apache/autoprov-mtls.conf): see autoprov.clientcert."""
+
+    # Files holding secrets only for a client whose verified device certificate names a phone (its own
+    # per-phone files, or shared ones for a phone in the database); no certificate is a 403 then, wherever
+    # the client is. Off: a request without a certificate meets the network rule ([http] secrets_allowed_from).
+    required: bool = False
+
+
+@dataclass
+class SecretsSettings:
+    """SIP passwords encrypted in the database (optional; README, "Secrets at rest")."""
+
+    # A file of Fernet keys (``autoprov secrets keygen``), outside the database, readable by the service alone;
+    # relative to the configuration file. Empty: passwords are stored as given (the default).
+    key_file: str = ""
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -198,6 +257,10 @@ class Settings:
     uploads: UploadSettings = field(default_factory=UploadSettings)
     dhcp: DhcpSettings = field(default_factory=DhcpSettings)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    client_certificate: ClientCertificateSettings = field(default_factory=ClientCertificateSettings)
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
     # Site-wide phone parameters every phone gets (``"up.backlight.idleIntensity" = "1"``).
     site_params: dict[str, str] = field(default_factory=dict)
     # Sections a plugin reads itself (``[plugins.my_vendor]``), passed through untouched.
@@ -292,6 +355,10 @@ _MINIMUMS = {
     ("agi", "max_connections"): 1, ("agi", "environment_timeout"): 0.01,
     ("asterisk", "max_contacts"): 1, ("asterisk", "ami_port"): 1, ("asterisk", "ami_timeout"): 0.01,
     ("access", "credentials_grace"): 0,
+    ("http", "sightings_keep_days"): 0, ("http", "sightings_max_rows"): 0,
+    ("audit", "keep_days"): 0, ("audit", "max_rows"): 0, ("audit", "flush_interval"): 0.01,
+    ("audit", "buffer_limit"): 1, ("throttle", "unknown_macs"): 0, ("throttle", "window"): 1,
+    ("throttle", "block"): 1, ("throttle", "share_interval"): 0.01, ("throttle", "clients_limit"): 1,
     ("uploads", "max_log_bytes"): 1, ("uploads", "max_config_bytes"): 1, ("uploads", "log_retention_days"): 0,
 }
 
@@ -332,6 +399,13 @@ def validate(s: Settings) -> None:
         raise ConfigError(f"access.auth_schemes: a list of basic and/or digest, got {s.access.auth_schemes!r}")
     if not s.access.realm or any(c in s.access.realm for c in '"\\\r\n'):
         raise ConfigError("access.realm: must be non-empty, without quotes, backslashes or line breaks")
+    for net in s.throttle.exempt:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"throttle.exempt: {net!r} is not an address or network") from None
+    if s.http.server not in ("granian", "gunicorn"):
+        raise ConfigError(f"http.server: must be granian or gunicorn, got {s.http.server!r}")
     if s.polling.mode not in ("abs", "rel", "random"):
         raise ConfigError("polling.mode: must be abs, rel or random")
     for key in ("time", "time_random_end"):
@@ -391,6 +465,9 @@ def _resolve_against(base: Path, data: dict[str, Any], settings: Settings) -> No
     firmware = data.get("firmware")
     if isinstance(firmware, dict) and "root" in firmware and not Path(settings.firmware.root).is_absolute():
         settings.firmware.root = str(base / settings.firmware.root)
+    secrets = data.get("secrets")
+    if isinstance(secrets, dict) and secrets.get("key_file") and not Path(settings.secrets.key_file).is_absolute():
+        settings.secrets.key_file = str(base / settings.secrets.key_file)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 
 import peewee
 from playhouse.db_url import connect as connect_url
+from playhouse.db_url import parse as parse_url
+
+from autoprov.privatefiles import create_private_if_missing
 
 _active: ContextVar[peewee.Database | None] = ContextVar("autoprov_database", default=None)
 
@@ -93,10 +96,45 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
+# A database file autoprov creates: SIP passwords and phones' uploads are in it, so the service's user alone
+# reads it. SQLite gives the -wal and -shm files it makes the database file's own mode.
+DATABASE_FILE_MODE = 0o600
+
+
+class PrivateSqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose file, when a connection is about to create it, is first created empty with
+    DATABASE_FILE_MODE, whatever the umask (SQLite itself would make it 0644 less the umask)."""
+
+    def _connect(self) -> Any:
+        name = self.database
+        if name and name != ":memory:" and not name.startswith("file:"):  # URIs and memory: not a plain file
+            create_private_if_missing(name, DATABASE_FILE_MODE)
+        return super()._connect()
+
+
+def close_to_others(path: Path) -> list[str]:
+    """Take every permission for other users off a SQLite database and its -wal/-shm files (one made before
+    autoprov created them 0600); group permissions, which an admin may have granted, are kept. Returns what
+    was changed, for the admin."""
+    changed = []
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = file.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o007:
+            try:
+                file.chmod(mode & ~0o007)
+                changed.append(f"{file}: {mode:o} -> {mode & ~0o007:o}")
+            except OSError as exc:
+                changed.append(f"{file}: {mode:o}, and it cannot be changed here ({exc.strerror})")
+    return changed
+
+
 def open_database(url: str) -> peewee.Database:
     """Build the database for ``url`` (not yet connected); it is also the proxy's default from now on."""
     if url.startswith("sqlite:"):
-        db = connect_url(url, pragmas=SQLITE_PRAGMAS)
+        db = PrivateSqliteDatabase(**parse_url(url), pragmas=SQLITE_PRAGMAS)
     else:
         db = connect_url(url, autoconnect=True)
     database.initialize(db)

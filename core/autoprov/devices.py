@@ -235,6 +235,12 @@ class DeviceModel:
         """The phone's MAC if its User-Agent carries one."""
         return None
 
+    def certificate_mac(self, subject_cn: str, cert_pem: str) -> str | None:
+        """The MAC (normalised) of the phone a device certificate names, if it is one of this model's; called
+        only for a certificate the web server verified (mutual TLS, see autoprov.clientcert). ``cert_pem``
+        is the whole certificate ("" when the server does not export it). Default: none."""
+        return None
+
     # --- Files ----------------------------------------------------------------------------------------
     def files(self) -> tuple[FileRule, ...]:
         """Every file this model answers, at the root and under its path."""

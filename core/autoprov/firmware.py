@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from werkzeug.http import parse_range_header
 from werkzeug.security import safe_join
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import FileWrapper
 
 from autoprov.config import FirmwareSettings
+
+# Bytes per block where the server has no sendfile of its own (Granian): each block is a trip from Python into
+# the server, and Werkzeug's 8 KiB makes 2,560 of them for a 20 MiB image (up to 1.4x slower, measured).
+FILE_BLOCK = 256 * 1024
 
 
 def resolve(directory: Path, filename: str) -> Path | None:
     """The file ``filename`` names inside ``directory``, or None if it is missing or lies outside it.
 
-    Refuses ``..``, absolute paths, backslashes, NUL, dot-files and symlinks that lead out of the directory.
+    Refuses ``..``, absolute paths, backslashes, NUL, dot-files, empty segments (``a//b``, a trailing ``/``,
+    which names a directory even where the file exists) and symlinks that lead out of the directory.
     """
     if "\x00" in filename or "\\" in filename:
         return None
-    if any(part.startswith(".") for part in filename.split("/")):
+    if any(not part or part.startswith(".") for part in filename.split("/")):
         return None
     joined = safe_join(str(directory), filename)
     if joined is None:
@@ -73,6 +80,8 @@ def stream(request: Request, path: Path) -> Response:
             # Malformed, not bytes, or several ranges (which need multipart/byteranges): RFC 9110 lets a server
             # ignore Range, and the whole file serves the client better than Werkzeug's 416.
             environ = {k: v for k, v in environ.items() if k != "HTTP_RANGE"}
+    if "wsgi.file_wrapper" not in environ:
+        environ = {**environ, "wsgi.file_wrapper": _in_blocks}
     response = send_file(
         path,
         environ,
@@ -85,3 +94,7 @@ def stream(request: Request, path: Path) -> Response:
         response.close()
         response.set_data(b"")
     return response
+
+
+def _in_blocks(file: Any, buffer_size: int = 8192) -> FileWrapper:
+    return FileWrapper(file, FILE_BLOCK)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-_SEPARATED = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
-_CISCO = re.compile(r"^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$")
-_BARE = re.compile(r"^[0-9a-fA-F]{12}$")
+# Used with fullmatch: "$" alone also matches before a final newline ("0004f2aabbcc\n").
+_SEPARATED = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}")
+_CISCO = re.compile(r"[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}")
+_BARE = re.compile(r"[0-9a-fA-F]{12}")
 
 # The MAC a phone puts in a file name when it asks for the shared defaults, never a real phone.
 ZERO_MAC = "000000000000"
@@ -20,7 +21,7 @@ class InvalidMac(ValueError):
 def normalize_mac(value: str) -> str:
     """``00:04:F2:AA:BB:CC`` -> ``0004f2aabbcc``; raise InvalidMac for anything else."""
     text = value.strip()
-    if _BARE.match(text) or _SEPARATED.match(text) or _CISCO.match(text):
+    if _BARE.fullmatch(text) or _SEPARATED.fullmatch(text) or _CISCO.fullmatch(text):
         mac = re.sub(r"[^0-9a-fA-F]", "", text).lower()
         if mac == ZERO_MAC:
             raise InvalidMac("000000000000 is the shared-defaults name, not a phone's MAC")
@@ -31,7 +32,7 @@ def normalize_mac(value: str) -> str:
 
 
 def is_mac(value: str) -> bool:
-    return bool(_BARE.match(value))
+    return bool(_BARE.fullmatch(value))
 
 
 def format_mac(mac: str) -> str:

@@ -6,7 +6,10 @@ applies the access rules to files holding secrets, and hands the request to the 
 file's role (``autoprov_file_handlers``). A name no rule claims is looked up in the model's firmware directory.
 
 Who may fetch a file holding secrets (a phone config with SIP passwords, a provisioning login, a user's
-contacts) or upload: the access policy decides (``autoprov.access``, ``site.access``). See README, "Security".
+contacts) or upload: the access policy decides (``autoprov.access``, ``site.access``). A client blocked
+for guessing MACs (``site.throttle``) gets 429 for every per-phone file. Secrets sent, refusals and blocks
+are in the audit trail (``site.audit``). A phone's verified client certificate admits it to its own files
+only (``autoprov.clientcert``, asked by the policy). See README, "Security".
 """
 
 from __future__ import annotations
@@ -14,16 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import peewee
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
 from autoprov.access import client_address
-from autoprov.db import is_unavailable
 from autoprov.devices import MODEL, ROOT, DeviceModel, FileRule, Identity
 from autoprov.firmware import resolve, serve
 from autoprov.mac import ZERO_MAC
-from autoprov.phones import load_phone
+from autoprov.phones import stored_phone
 from autoprov.site import Site
 from autoprov.web import Route, plain
 
@@ -72,7 +73,12 @@ def root_file(site: Site, request: Request, filename: str) -> Response:
     model = ua_model
     if model is None:
         mac = _mac_in(site, filename)
+        client = client_address(request, site.settings)
+        if mac and (wait := site.throttle.blocked(client)):
+            return throttled(site, request, mac, user_agent, wait)
         model = _stored_model(site, mac) if mac else None
+        if mac and model is None:
+            site.throttle.miss(client, mac)
     found = site.match(filename, ROOT, model) if model is not None else None
     if found is not None:
         _, rule, values = found
@@ -90,12 +96,7 @@ def root_file(site: Site, request: Request, filename: str) -> Response:
 
 def _stored_model(site: Site, mac: str) -> DeviceModel | None:
     """The installed model the database gives phone ``mac`` (None: unknown, or the database is down)."""
-    try:
-        view = site.renders.get(("stored-model", mac), lambda: load_phone(site.db, site.settings, mac))
-    except peewee.PeeweeException as exc:
-        if not is_unavailable(exc):
-            raise
-        return None
+    view = stored_phone(site, mac)
     return site.models.get(view.model) if view is not None else None
 
 
@@ -139,23 +140,48 @@ def _dispatch(site: Site, request: Request, served: Served) -> Response:
         if rule.malformed:
             return plain(400, "000000000000 is the shared-defaults name, not a phone's MAC")
         return plain(404, "000000000000 is not a phone")
+    if served.mac is not None and (wait := site.throttle.blocked(client_address(request, site.settings))):
+        return throttled(site, request, served.mac, served.user_agent, wait)
     decision = site.access.decide(request, served)
     if not decision.allowed:
         served.sight(site, request, problem="; ".join(p for p in (
             f"refused {request.method} {request.path} ({decision.status}): {decision.reason}", decision.problem) if p))
+        audit(site, request, served.mac, served.user_agent, decision.status, "refused", decision.reason)
         if decision.status == 401:
             response = plain(401, "credentials required: this phone's provisioning login (see [access] credentials)")
             response.headers.extend(decision.headers)
             return response
-        return plain(decision.status, "this address may not fetch or write files holding credentials or contacts, "
-                                      "or upload (see [access] secrets_allowed_from, uploads_allowed_from)")
+        return plain(decision.status, f"refused: {decision.reason} (see README, \"Security\")")
     if decision.problem:
         served.sight(site, request, problem=decision.problem)
     handler = site.file_handlers.get(rule.role)
     if handler is None:
         served.sight(site, request, problem=f"no installed plugin answers {rule.role!r} files ({rule.pattern})")
         return plain(404, f"nothing installed answers {rule.role} files")
-    return handler(site, request, served)
+    response = handler(site, request, served)
+    if rule.secret and response.status_code in (200, 206):  # a 304 sends no secret: see autoprov.audit
+        audit(site, request, served.mac, served.user_agent, response.status_code, "allowed",
+              f"admitted by {decision.admitted_by or 'network'}")
+    return response
+
+
+def audit(site: Site, request: Request, mac: str | None, user_agent: str, status: int, outcome: str,
+          reason: str) -> None:
+    """Record this request in the audit trail (buffered: the phone never waits for it)."""
+    site.audit.record(outcome, mac=mac or "", client=client_address(request, site.settings), user_agent=user_agent,
+                      method=request.method, path=request.path, status=status, reason=reason)
+
+
+def throttled(site: Site, request: Request, mac: str, user_agent: str, wait: float) -> Response:
+    """429 for a client blocked for guessing MACs; one audit record per client per write interval."""
+    client = client_address(request, site.settings)
+    site.audit.record("throttled", mac=mac, client=client, user_agent=user_agent,
+                      method=request.method, path=request.path, status=429,
+                      reason="refused while blocked for asking for too many unknown MACs",
+                      merge=("throttled", client))
+    seconds = str(max(1, int(wait + 0.999)))
+    return plain(429, "too many unknown phones asked for from this address; try again later",
+                 **{"Retry-After": seconds})
 
 
 def _firmware(model: DeviceModel, request: Request, filename: str) -> Response:

@@ -6,13 +6,19 @@ The lookup a phone's request makes is one query, built by peewee once per databa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import peewee
 
+from autoprov.atrest import keyring_of
 from autoprov.config import Settings
-from autoprov.db import Prepared, database
+from autoprov.db import Prepared, database, is_unavailable
 from autoprov.devices import PhoneLine, PhoneView
 from autoprov.tables import Extension, Phone, display_name
 from autoprov.tables import PhoneLine as LineRow
+
+if TYPE_CHECKING:
+    from autoprov.site import Site
 
 _PHONE = Prepared(
     lambda: Phone.select(
@@ -31,13 +37,25 @@ def load_phone(db: peewee.Database, settings: Settings, mac: str) -> PhoneView |
     rows = _PHONE.execute(db, mac).fetchall()
     if not rows:
         return None
+    keys = keyring_of(db)  # the query is raw SQL: the secrets come as stored
     lines = tuple(
-        line_of(position, user_id, secret, first, last, server, port, mailbox, settings)
+        line_of(position, user_id, keys.unseal(secret), first, last, server, port, mailbox, settings)
         for _, _, position, user_id, secret, first, last, server, port, mailbox in rows
         if position is not None
     )
     model, time_zone = rows[0][0], rows[0][1]
     return PhoneView(mac=mac, model=model, lines=lines, time_zone=time_zone)
+
+
+def stored_phone(site: Site, mac: str) -> PhoneView | None:
+    """Phone ``mac`` as :func:`load_phone` reads it, through the site's render cache (read again only after a
+    change of the database); None if unknown, or while the database is unavailable."""
+    try:
+        return site.renders.get(("stored-model", mac), lambda: load_phone(site.db, site.settings, mac))
+    except peewee.PeeweeException as exc:
+        if not is_unavailable(exc):
+            raise
+        return None
 
 
 def line_of(position: int, user_id: str, secret: str, first: str, last: str, server: str | None, port: int | None,

@@ -25,6 +25,8 @@ ENTRY_POINT_GROUP = "autoprov"
 # Core modules implement hooks like any plugin; add a module here to plug it in.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.tables",
+    "autoprov.audit",
+    "autoprov.throttle",
     "autoprov.phonepath",
     "autoprov.provisioning.files",
     "autoprov.provisioning.cli",
@@ -43,6 +45,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autoprov.zerotouch.cli",
     "autoprov.credentials",
     "autoprov.credentials_cli",
+    "autoprov.security.cli",
+    "autoprov.security.pages",
+    "autoprov.atrest.cli",
 )
 
 

@@ -92,15 +92,20 @@ class ChangeWatch:
     def revalidate(self) -> None:
         """Before a request: a SQLite file replaced or removed since this thread connected (a restored backup,
         a moved file) closes the thread's connection, so the next query opens the file that is there now, or
-        fails (503), instead of reading the old one for ever. A stat, about a microsecond."""
+        fails (503), instead of reading the old one for ever. Checked at most once per ``interval``, like the
+        counter: a stat is a few microseconds alone, but tens on a busy machine, as much as a cached answer."""
         if self._path is None:
             return
+        local = self._local
+        now = time.monotonic()
+        if now - getattr(local, "checked_at", float("-inf")) < self.interval:
+            return
+        local.checked_at = now
         try:
             st = os.stat(self._path)
             ident: tuple[int, int] | None = (st.st_dev, st.st_ino)
         except OSError:
             ident = None
-        local = self._local
         if getattr(local, "ident", ident) != ident:
             local.read_at = float("-inf")
             if not self.db.is_closed():

@@ -10,25 +10,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, is_dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import peewee
 
+from autoprov.atrest import Keyring
+from autoprov.atrest import bind as bind_keyring
 from autoprov.config import Settings, fill, load_settings
 from autoprov.db import activated, open_database
 from autoprov.devices import DeviceModel, FileRule, Identity
 from autoprov.plugins import PluginManager, build_plugin_manager
 from autoprov.revision import ChangeWatch, RenderCache
 from autoprov.schema import LOCK_WAIT, Migration, is_locked_out, migrate
-from autoprov.sightings import SightingBuffer
+from autoprov.sightings import SightingBuffer, user_agent_family
 
 if TYPE_CHECKING:
     from autoprov.access import AccessPolicy
+    from autoprov.audit import AuditTrail
     from autoprov.phonepath import FileHandler
+    from autoprov.throttle import MacThrottle
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class Site:
         self.settings = settings if settings is not None else load_settings()
         self.plugins = plugins if plugins is not None else build_plugin_manager()
         self.db: peewee.Database = open_database(self.settings.database.url)
+        self.keyring = Keyring(self.settings.secrets.key_file)  # SIP passwords at rest: this database's keys
+        bind_keyring(self.db, self.keyring)
         self.ties: list[Tie] = []
         self.fixed: dict[object, object] = {}  # renders that depend on the settings alone, kept for the process
         self._identified: dict[str, tuple[DeviceModel | None, Identity | None]] = {}
@@ -244,11 +249,9 @@ class Site:
                 for pattern, names in sorted(owners.items()) if _vendors_differ(self, names)]
 
     # --- Database, caches, sightings -----------------------------------------------------------------------
-    @contextmanager
-    def activated(self) -> Iterator[Site]:
+    def activated(self) -> AbstractContextManager[peewee.Database]:
         """This Site's database for every table used in this thread, for the duration."""
-        with activated(self.db):
-            yield self
+        return activated(self.db)
 
     @cached_property
     def changes(self) -> ChangeWatch:
@@ -269,7 +272,36 @@ class Site:
     @cached_property
     def sightings(self) -> SightingBuffer:
         http = self.settings.http
-        return SightingBuffer(self.db, http.sighting_flush_interval, http.sighting_buffer_limit)
+        return SightingBuffer(self.db, http.sighting_flush_interval, http.sighting_buffer_limit,
+                              family_of=self._family, on_flag=self._flagged, keep_days=http.sightings_keep_days,
+                              max_rows=http.sightings_max_rows)
+
+    def _family(self, model: str | None, user_agent: str) -> str:
+        found = self.models.get(model) if model else None
+        return user_agent_family(found.vendor if found is not None else None, user_agent)
+
+    def _flagged(self, mac: str, user_agent: str, address: str | None, why: str) -> None:
+        self.audit.record("flagged", mac=mac, client=address, user_agent=user_agent, reason=why)
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        """The audit trail of secrets served and requests refused (``autoprov.audit``), buffered."""
+        from autoprov.audit import AuditTrail
+
+        a = self.settings.audit
+        return AuditTrail(self.db, a.flush_interval, a.buffer_limit, a.keep_days, a.max_rows)
+
+    @cached_property
+    def throttle(self) -> MacThrottle:
+        """Clients guessing MACs (``autoprov.throttle``): ``miss(client, mac)``, ``blocked(client)``."""
+        from autoprov.throttle import MacThrottle
+
+        def blocked(client: str, seconds: float, misses: int) -> None:
+            self.audit.record("throttled", client=client, status=429,
+                              reason=f"blocked for {seconds:.0f} s: {misses} unknown MACs asked for within "
+                                     f"{self.settings.throttle.window:g} s")
+
+        return MacThrottle(self.db, self.settings.throttle, on_block=blocked)
 
     def migrations(self) -> list[Migration]:
         return [m for m in self.plugins.results("autoprov_migrations") if isinstance(m, Migration)]
@@ -287,9 +319,10 @@ class Site:
                 time.sleep(0.1)
 
     def close(self) -> None:
-        """Write pending sightings and close this thread's connection."""
-        if "sightings" in self.__dict__:
-            self.sightings.close()
+        """Write pending sightings, audit records and throttle counts; close this thread's connection."""
+        for writer in ("sightings", "throttle", "audit"):  # sightings and blocks add to the audit
+            if writer in self.__dict__:
+                self.__dict__[writer].close()
         if not self.db.is_closed():
             self.db.close()
 

@@ -14,9 +14,10 @@ import peewee
 
 from autoprov.access import describe as access_policy
 from autoprov.access import missing_site_login
+from autoprov.atrest import SecretsUnavailable
 from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.config import ENV_OVERRIDES, masked_settings
-from autoprov.db import describe_database, is_schema_missing, is_unavailable, sqlite_path
+from autoprov.db import close_to_others, describe_database, is_schema_missing, is_unavailable, sqlite_path
 from autoprov.devices import ROOT
 from autoprov.schema import current_versions, outdated
 from autoprov.site import Site
@@ -46,6 +47,8 @@ def init(ctx: click.Context) -> None:
         raise click.ClickException(one_line(f"{where}: {exc}")) from None
     for m in applied:
         click.echo(f"applied {m.component} {m.version}: {m.description}")
+    for change in close_to_others(path) if path is not None else ():
+        click.echo(f"closed to other users (the database holds SIP passwords): {change}")
     click.echo(f"database {where} is up to date")
 
 
@@ -70,7 +73,7 @@ def check_port(host: str, port: int) -> None:
     """Fail with one line if ``host:port`` cannot be listened on (busy, or not this machine's address)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
         try:
             s.bind((host, port))
         except OSError as exc:
@@ -84,7 +87,8 @@ def check_port(host: str, port: int) -> None:
 @click.option("--dev", is_flag=True, help="Werkzeug's single-process development server with reloader.")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, dev: bool) -> None:
-    """Serve phones over HTTP (gunicorn with several workers; --dev for Werkzeug's server)."""
+    """Serve phones over HTTP (Granian, or gunicorn per [http] server, with several workers; --dev for
+    Werkzeug's server)."""
     from autoprov.server import run
 
     site = ctx.find_object(LazySite).get()
@@ -98,6 +102,21 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     warning = missing_site_login(site)
     if warning:
         click.echo(f"autoprov serve: access: {warning}", err=True)
+    throttle = site.settings.throttle
+    click.echo("autoprov serve: " + (f"a client asking for more than {throttle.unknown_macs} unknown MACs within "
+                                     f"{throttle.window:g} s gets 429 for {throttle.block:g} s; see [throttle]"
+                                     if throttle.unknown_macs else "MAC guessing is not throttled ([throttle] "
+                                     "unknown_macs = 0)"), err=True)
+    if site.settings.client_certificate.required:  # only Apache passes client certificates (autoprov.clientcert)
+        click.echo("WARNING: [client_certificate] required is on, but `autoprov serve` gets no client certificates: "
+                   "every file holding secrets will be refused (see deploy/apache/autoprov-mtls.conf)", err=True)
+    if site.keyring.enabled:
+        try:
+            site.keyring.check()
+        except SecretsUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"autoprov serve: SIP passwords encrypted at rest ({site.keyring.count} key(s) in "
+                   f"{site.keyring.key_file})", err=True)
     problem = schema_problem(site)
     if problem:
         click.echo(f"WARNING: {problem} (until then phones get 503)", err=True)

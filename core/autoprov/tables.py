@@ -11,6 +11,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator
 
 from autoprov import hookimpl
+from autoprov.atrest import SecretField
 from autoprov.db import BaseModel
 from autoprov.revision import create_counter, watch_tables
 from autoprov.schema import Migration, add_column, create_tables
@@ -29,7 +30,7 @@ class Extension(BaseModel):
     """A SIP account. ``secret`` is the SIP password: it is sent only in that phone's own config."""
 
     user_id = peewee.CharField(max_length=80, unique=True)  # the extension number / SIP user
-    secret = peewee.CharField(max_length=128)
+    secret = SecretField(max_length=1024)  # up to 128 characters, encrypted when [secrets] key_file is set
     server = peewee.CharField(max_length=255, null=True)  # None: the site's [sip] server
     port = peewee.IntegerField(null=True)
     first_name = peewee.CharField(max_length=100, default="")
@@ -66,7 +67,9 @@ class Sighting(BaseModel):
     user_agent = peewee.CharField(max_length=255)
     model = peewee.CharField(max_length=100, null=True)  # what the User-Agent says, if a plugin knows it
     firmware = peewee.CharField(max_length=64, null=True)
-    ip = peewee.CharField(max_length=45, null=True)
+    ip = peewee.CharField(max_length=45, null=True)  # the latest request's
+    first_ip = peewee.CharField(max_length=45, null=True)  # the first request's: later ones never change it
+    flag = peewee.TextField(default="")  # first contact from a far network or another User-Agent family
     last_path = peewee.CharField(max_length=255, default="")
     problem = peewee.TextField(default="")  # e.g. a model mismatch, for the admin to see
     first_seen = peewee.DateTimeField(default=utcnow)
@@ -86,6 +89,12 @@ def _change_counter(db: peewee.Database, migrator: SchemaMigrator) -> None:
     add_column(db, migrator, Sighting.etag_since)
 
 
+def _first_contact(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    add_column(db, migrator, Sighting.first_ip)
+    add_column(db, migrator, Sighting.flag)
+    Sighting.update(first_ip=Sighting.ip).where(Sighting.first_ip.is_null()).execute()
+
+
 @hookimpl
 def autoprov_migrations() -> list[Migration]:
     return [
@@ -94,4 +103,6 @@ def autoprov_migrations() -> list[Migration]:
         ),
         Migration("core", 2, "a change counter for cached renders; the ETag each phone last fetched",
                   _change_counter),
+        Migration("core", 3, "sightings keep their first address and flag a first contact from afar",
+                  _first_contact),
     ]

@@ -18,6 +18,7 @@ from werkzeug.http import generate_etag, parse_etags, quote_etag
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
+from autoprov.atrest import SecretsUnavailable
 from autoprov.db import is_unavailable
 from autoprov.logthrottle import log_throttled
 from autoprov.site import Site
@@ -25,6 +26,7 @@ from autoprov.site import Site
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Response]
+MATCH_CACHE_LIMIT = 50000  # paths whose route is remembered (a few per phone)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class Application:
         # No rule depends on the host, so one adapter serves every request (binding per request parses the
         # Host header for nothing); a redirect, which needs the request's host, is matched again, bound to it.
         self._adapter = self.url_map.bind("localhost")
+        # The Map's answer per (path, method), since the rules never change: matching costs a third of a cached
+        # phone file, and a fleet asks for the same few thousand paths. Bounded: emptied when full.
+        self._matched: dict[tuple[str, str], tuple[Handler, dict[str, Any]]] = {}
 
     def dispatch(self, request: Request) -> Response | BytesResponse:
         # Connections stay open per thread between requests; one the database broke is closed. A thread that
@@ -117,13 +122,14 @@ class Application:
         try:
             with self.site.activated():
                 self.site.changes.revalidate()
-                try:
-                    handler, values = self._adapter.match(request.path, request.method)
-                except RequestRedirect:
-                    handler, values = self.url_map.bind_to_environ(request.environ).match()
+                handler, values = self._match(request)
                 return handler(self.site, request, **values)
         except BadHost:
             return plain(400, "malformed Host header")
+        except SecretsUnavailable as exc:  # the admin's key file: phones retry until it is fixed
+            log_throttled(log, logging.ERROR, SecretsUnavailable, "%s %s: %s", request.method, request.path, exc)
+            retry = str(self.site.settings.http.retry_after)
+            return plain(503, "stored credentials cannot be read now, try again later", **{"Retry-After": retry})
         except HTTPException as exc:
             if exc.response is not None:
                 return exc.response
@@ -140,6 +146,20 @@ class Application:
             return plain(503, "database unavailable, try again later", **{"Retry-After": retry})
         except Exception as exc:
             return self._failed(request, exc)
+
+    def _match(self, request: Request) -> tuple[Handler, dict[str, Any]]:
+        key = (request.path, request.method)
+        found = self._matched.get(key)
+        if found is not None:
+            return found
+        try:
+            found = self._adapter.match(request.path, request.method)
+        except RequestRedirect:  # not remembered: the redirect's URL depends on the request's host
+            return self.url_map.bind_to_environ(request.environ).match()  # type: ignore[return-value]
+        if len(self._matched) >= MATCH_CACHE_LIMIT:
+            self._matched.clear()
+        self._matched[key] = found  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
 
     def _failed(self, request: Request, exc: Exception) -> Response:
         """A handler (core's or a plugin's) raised: one plain line for the client, never a traceback page; the

@@ -102,6 +102,7 @@ def test_refusals_write_nothing(config, tmp_path):
     move = ET.parse(out / "autoprov-move.cfg").getroot().attrib
     assert (move["device.prov.serverType"], move["device.prov.serverName"]) == ("HTTPS", "x.example.test/base")
     assert (move["device.prov.user"], move["device.prov.password"]) == ("u", 'p"w')
+    assert {(out / n).stat().st_mode & 0o777 for n in ("autoprov-move.cfg", "000000000000.cfg")} == {0o600}
     again = autoprov("reprovision", "--to", "http://y.example.test", "--model", "polycom_ip330", "--firmware", "4.0.1",
                      "--out", str(out), config=config, check=False)
     assert again.returncode == 1 and "nothing was written" in again.stderr

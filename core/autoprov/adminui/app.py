@@ -20,6 +20,7 @@ from werkzeug.utils import safe_join, send_file
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
+from autoprov.access import client_address
 from autoprov.adminui import sessions
 from autoprov.adminui.pages import CORE_TEMPLATES, AdminPage, PhoneSection, Templates
 from autoprov.adminui.tables import AdminUser, AuditEntry
@@ -50,6 +51,7 @@ class AdminRequest:
         self.ui = ui
         self.site: Site = ui.site
         self.request = request
+        self.client = client_address(request, self.site.settings) or ""  # through trusted proxies ([access])
         self.adapter = adapter
         self.key = key
         self.user = user
@@ -90,7 +92,7 @@ class AdminRequest:
 
     def audit(self, action: str, target: str = "", details: str = "") -> None:
         """Record an admin change; call it in the transaction that makes the change."""
-        AuditEntry.create(username=self.user.username if self.user else "", ip=self.request.remote_addr or "",
+        AuditEntry.create(username=self.user.username if self.user else "", ip=self.client,
                           action=action, target=target[:255], details=details)
 
     def nav(self) -> list[tuple[str, str, bool]]:
@@ -166,7 +168,7 @@ class AdminUI:
                                           login_link=True))
             if request.method == "POST" and not sessions.csrf_ok(key, session.nonce, request.form.get("csrf")):
                 log.warning("admin POST %s refused: wrong CSRF token (user %s, %s)", request.path, user.username,
-                            request.remote_addr)
+                            ui.client)
                 return _secure(error_page(ui, 400, "This form has expired",
                                           "Its security token does not match your session. Go back, reload the "
                                           "page and try again; nothing was changed."))
@@ -232,7 +234,7 @@ def login(ui: AdminRequest) -> Response:
             error, status = "This login form has expired; it was reloaded, please try again.", 400
         else:
             try:
-                user = authenticate(username, password, request.remote_addr or "")
+                user = authenticate(username, password, ui.client)
             except Throttled as exc:
                 user, error, status = None, str(exc) + ".", 429
             else:

@@ -20,6 +20,7 @@ from werkzeug.http import parse_content_range_header
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
+from autoprov.access import client_address
 from autoprov.db import is_unavailable
 from autoprov.devices import CONTACTS, DIRECTORY, LOG, OVERRIDES, DeviceModel, LogRecord
 from autoprov.logthrottle import log_throttled
@@ -34,8 +35,8 @@ from autoprov.web import Rendered, plain, rendered_response
 log = logging.getLogger(__name__)
 
 
-def _source(request: Request) -> str:
-    return f"{request.remote_addr or '?'} {request.headers.get('User-Agent') or ''}".strip()
+def _source(site: Site, request: Request) -> str:
+    return f"{client_address(request, site.settings) or '?'} {request.headers.get('User-Agent') or ''}".strip()
 
 
 # --- Logs ---------------------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def _phone_written(site: Site, request: Request, served: Served, kind: Kind,
         storedfiles.check_xml(body)
     except InvalidXml as exc:
         return plain(400, f"{where}: {exc}")
-    changed = storedfiles.store(site.db, mac, kind, name, body, _source(request),
+    changed = storedfiles.store(site.db, mac, kind, name, body, _source(site, request),
                                 sort_out(body) if sort_out else None)
     return plain(200, f"stored {where}" if changed else f"{where} unchanged")
 

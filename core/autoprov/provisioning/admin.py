@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 
 import peewee
 
+from autoprov.atrest import PREFIX as SEALED_PREFIX
 from autoprov.config import HOST
 from autoprov.devices import PhoneView
 from autoprov.mac import InvalidMac, normalize_mac
@@ -52,8 +53,11 @@ class ExtensionData:
         # leaving phone and Asterisk with different passwords: refuse it instead.
         if self.secret is not None and (not self.secret or any(_unprintable(c) for c in self.secret)):
             raise AdminError(f"extension {self.user_id}: the secret must be non-empty, printable and on one line")
-        if self.secret is not None and len(self.secret) > 128:  # the column's size: PostgreSQL would refuse it
+        if self.secret is not None and len(self.secret) > 128:  # encrypted, it still fits the column
             raise AdminError(f"extension {self.user_id}: the secret is longer than 128 characters")
+        if self.secret is not None and self.secret.startswith(SEALED_PREFIX):
+            raise AdminError(f"extension {self.user_id}: a secret may not begin with {SEALED_PREFIX!r} "
+                             "(the mark of an encrypted one)")
         if self.server and not HOST.fullmatch(self.server):
             raise AdminError(f"extension {self.user_id}: {self.server!r} is not a host name or address")
         if self.port is not None and not 0 < self.port < 65536:

@@ -188,9 +188,12 @@ def phone_show(site: Site, mac: str) -> None:
     for line in phone_view(p, site.settings).lines:
         click.echo(f"line {line.index}: {line.user_id} {line.display_name!r} via {line.server}:{line.port}")
     for s in Sighting.select().where(Sighting.mac == p.mac).order_by(Sighting.last_seen.desc()):
-        click.echo(f"seen {s.last_seen:%Y-%m-%d %H:%M:%S} UTC from {s.ip} ({s.count}x): {s.user_agent}")
+        first = f" (first from {s.first_ip})" if s.first_ip and s.first_ip != s.ip else ""
+        click.echo(f"seen {s.last_seen:%Y-%m-%d %H:%M:%S} UTC from {s.ip}{first} ({s.count}x): {s.user_agent}")
         if s.problem:
             click.echo(f"  PROBLEM: {s.problem}")
+        if s.flag:
+            click.echo(f"  FLAGGED: {s.flag}")
 
 
 @phone.command("remove")
@@ -256,7 +259,7 @@ def sightings(site: Site, unknown: bool, limit: int) -> None:
     if unknown:
         query = query.where(Sighting.mac.not_in(Phone.select(Phone.mac)))
     for s in query:
-        problem = f"  PROBLEM: {s.problem}" if s.problem else ""
+        problem = (f"  PROBLEM: {s.problem}" if s.problem else "") + (f"  FLAGGED: {s.flag}" if s.flag else "")
         click.echo(
             f"{s.last_seen:%Y-%m-%d %H:%M:%S} UTC\t{s.mac or '-'}\t{s.ip}\t{s.model or '?'}\t"
             f"{s.firmware or '?'}\t{s.user_agent}{problem}"

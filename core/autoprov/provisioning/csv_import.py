@@ -20,6 +20,7 @@ from typing import Any
 
 import peewee
 
+from autoprov.atrest import keyring_of
 from autoprov.bulk import insert_rows
 from autoprov.provisioning.admin import (
     AdminError,
@@ -158,8 +159,9 @@ class _Plan:
         self.phones: dict[str, _Phone] = {}
         self._zones: dict[str, str | None] = {}  # zone -> error message or None; thousands of rows share a few
         # One query each: what the file must not collide with or may refer to.
+        keys = keyring_of(site.db)  # _fetch reads rows raw: secrets as stored
         self.existing_exts = {
-            row[0]: row[1:]
+            row[0]: (keys.unseal(row[1]), *row[2:])
             for row in _fetch(Extension.select(
                 Extension.user_id, Extension.secret, Extension.first_name, Extension.last_name, Extension.mailbox,
                 Extension.in_directory, Extension.server, Extension.port,

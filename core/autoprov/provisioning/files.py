@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from werkzeug.wrappers import Request, Response
 
 from autoprov import hookimpl
+from autoprov.access import client_address
 from autoprov.devices import FALLBACK, GENERATED, PHONE, DeviceModel, FileRule, PhoneView
 from autoprov.logthrottle import log_throttled
 from autoprov.phonepath import FileHandler, Served
@@ -51,6 +52,8 @@ def phone(site: Site, request: Request, served: Served) -> Response:
     ua_name = served.ua_model.name if served.ua_model else None
     answer = site.renders.get((PHONE, served.model.name, ua_name, mac), lambda: _phone_answer(site, served))
     if isinstance(answer, NotServed):
+        if answer.unknown:  # a guessed MAC, perhaps: counted against the client (site.throttle)
+            site.throttle.miss(client_address(request, site.settings), mac)
         served.sight(site, request, problem=answer.problem)
         return plain(404, answer.message)
     rendered, problem, media_type = answer
@@ -65,6 +68,7 @@ def phone(site: Site, request: Request, served: Served) -> Response:
 class NotServed:
     message: str  # for the client
     problem: str  # for the admin, in the sighting
+    unknown: bool = False  # the MAC is not in the database
 
 
 def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | None, str, str]:
@@ -73,7 +77,8 @@ def _phone_answer(site: Site, served: Served) -> NotServed | tuple[Rendered | No
     assert mac is not None
     view = load_phone(site.db, site.settings, mac)
     if view is None:
-        return NotServed(f"phone {mac} is not in the database; add it with `autoprov phone add`", "not in the database")
+        return NotServed(f"phone {mac} is not in the database; add it with `autoprov phone add`", "not in the database",
+                         unknown=True)
     problems = []
     ua_model = served.ua_model
     if ua_model is not None and ua_model.name != view.model:

@@ -5,9 +5,10 @@ phones not yet added, the fleet at a glance, and CSV import. Changes go through 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from typing import TypeVar
 
 from peewee import SQL, fn
 from werkzeug.exceptions import NotFound
@@ -18,12 +19,15 @@ from autoprov.adminui import AdminPage, templates_beside
 from autoprov.adminui.app import AdminRequest
 from autoprov.adminui.tables import AuditEntry
 from autoprov.mac import InvalidMac, normalize_mac
-from autoprov.provisioning import admin, csv_import
+from autoprov.provisioning import admin, csv_import, import_jobs
 from autoprov.provisioning.admin import AdminError, ExtensionData
+from autoprov.provisioning.import_jobs import ImportJob, ImportJobError
 from autoprov.provisioning.rendered import drift, last_fetched_etag, masked, rendered_files
+from autoprov.schema import Migration
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting, utcnow
 
 templates = templates_beside(__file__)
+T = TypeVar("T")
 PAGE_SIZE = 100
 DATALIST_LIMIT = 1000  # extensions offered as suggestions in a phone's line fields
 DRIFT_LIMIT = 500  # phones whose config the fleet page renders to find drift
@@ -374,11 +378,15 @@ def _describe_extension(ext: Extension) -> str:
                       f"in directory: {'yes' if ext.in_directory else 'no'}", "secret: (set)"])
 
 
-def _get_extension(user_id: str) -> Extension:
-    ext = Extension.get_or_none(Extension.user_id == user_id)
-    if ext is None:
+def _found(row: T | None) -> T:
+    """The row a page is about, or 404."""
+    if row is None:
         raise NotFound()
-    return ext
+    return row
+
+
+def _get_extension(user_id: str) -> Extension:
+    return _found(Extension.get_or_none(Extension.user_id == user_id))
 
 
 def extension_edit(ui: AdminRequest, user_id: str) -> Response:
@@ -485,63 +493,130 @@ def fleet(ui: AdminRequest) -> Response:
 
 
 # -- CSV import ---------------------------------------------------------------------------------------------
+# An upload becomes a job (import_jobs) checked, and imported if asked, in the background; its page shows the
+# progress from the database, refreshing itself (a meta refresh without JavaScript, a small poll of the
+# status URL with it), so a 100,000-row file never holds a request, and any worker can show it.
+
+PREVIEW_ROWS = 2000  # rows of the file shown under a finished check
+ERRORS_SHOWN = 1000  # errors listed on a job's page (each preview row shows its own too)
+STATUS_ERRORS = 200  # errors per answer of the status URL
 
 
-def _csv_text(ui: AdminRequest) -> str:
+def _csv_text(ui: AdminRequest) -> tuple[str, str, bool]:
+    """(text, where it came from, pasted): an uploaded file wins over the text box."""
     upload = ui.request.files.get("file")
     if upload is not None and upload.filename:
         raw = upload.read()
-        return csv_import._decode(upload.filename, raw)  # type: ignore[arg-type]
-    return ui.form("text")
-
-
-def _check_csv(ui: AdminRequest, text: str, name: str) -> tuple[list[list[str]], dict[int, list[str]], list[str]]:
-    """(rows with their line numbers, errors by line, errors of the whole file): nothing is written."""
-    errors: dict[int, list[str]] = defaultdict(list)
-    general: list[str] = []
-    preview: list[list[str]] = []
-    try:
-        preview = [[str(line), *cells] for line, cells in csv_import._rows(text, name)]
-        plan = csv_import._Plan(ui.site)
-        plan.read(csv_import._rows(text, name), name)
-        found = plan.errors
-    except csv_import.ImportFailed as exc:
-        found = exc.errors
-    for error in found:
-        try:
-            errors[csv_import._line_of(error)].append(error.split(":", 1)[1].strip())
-        except ValueError:
-            general.append(error)
-    return preview, errors, general
+        name = upload.filename.replace("\r", " ").replace("\n", " ")[:200]
+        return csv_import._decode(name, raw), name, False  # type: ignore[arg-type]
+    text = ui.form("text")
+    if "\x00" in text:
+        raise csv_import.ImportFailed(["the pasted text contains NUL characters: paste the CSV as text"])
+    return text, "pasted text", True
 
 
 def import_csv(ui: AdminRequest) -> Response:
-    text, preview, errors, general, result = "", [], {}, [], None
+    """The upload form; a POST stores the file as a job and goes to its page (303)."""
+    text, general, refused = "", [], False
+    busy: ImportJob | None = None
     if ui.request.method == "POST":
+        source, pasted = "", True
         try:
-            text = _csv_text(ui)
+            text, source, pasted = _csv_text(ui)
         except csv_import.ImportFailed as exc:
             general = exc.errors
         if not general and not text.strip():
             general = ["choose a CSV file or paste its text"]
         if not general:
-            preview, errors, general = _check_csv(ui, text, "upload")
-        if ui.form("action") == "import" and not errors and not general:
+            assert ui.user is not None
             try:
-                result = csv_import.import_text(ui.site, text, "upload")
-            except csv_import.ImportFailed as exc:
-                general = exc.errors
+                job = import_jobs.start_check(ui.site, ui.user.username, ui.client, source,
+                                              text, pasted, then_import=ui.form("action") == "import")
+            except import_jobs.Busy as exc:
+                refused, busy = True, exc.job
             else:
-                # Not the file itself: it may hold SIP passwords.
-                digest = hashlib.sha256(text.encode()).hexdigest()
-                ui.audit("csv import", "", f"{result.extensions} extension(s), {result.phones} phone(s), "
-                                           f"{result.lines} line(s) from {len(preview) - 1} row(s); "
-                                           f"file sha256 {digest}")
-                return ui.redirect("import", f"Imported {result.extensions} extension(s), {result.phones} phone(s) "
-                                             f"and {result.lines} line(s).")
-    status = 422 if errors or general else 200
-    return templates.page(ui, "prov_import.mako", status=status, text=text, preview=preview[:2001], errors=errors,
-                          general=general, columns=csv_import.COLUMNS, checked=ui.request.method == "POST")
+                return ui.redirect("import_job", job=job.id)
+        if not pasted:
+            text = ""  # a file input cannot be filled again; the box keeps only what was typed into it
+    status = 409 if refused else 422 if general else 200
+    recent = list(ImportJob.select(ImportJob.id, ImportJob.created, ImportJob.username, ImportJob.source,
+                                   ImportJob.state, ImportJob.rows_total, ImportJob.rows_checked,
+                                   ImportJob.error_count).order_by(ImportJob.id.desc()).limit(10))
+    running = next((j for j in recent if j.is_running), None) or import_jobs.running_job()
+    return templates.page(ui, "prov_import.mako", status=status, text=text, general=general,
+                          refused=refused, busy=busy, running=running, recent=recent,
+                          columns=csv_import.COLUMNS)
+
+
+def _get_job(job: int) -> ImportJob:
+    return _found(ImportJob.get_or_none(ImportJob.id == job))
+
+
+def import_job(ui: AdminRequest, job: int) -> Response:
+    """A job's progress, then its rows and errors; POST (action=import) imports a file checked without error."""
+    row = _get_job(job)
+    refusal, refused, busy, status = "", False, None, 200
+    if ui.request.method == "POST":
+        assert ui.user is not None
+        try:
+            import_jobs.start_import(ui.site, row.id, ui.user.username, ui.client)
+        except import_jobs.Busy as exc:
+            refused, busy, status = True, exc.job, 409
+        except import_jobs.NotReady as exc:
+            refusal, status = str(exc), 409
+        else:
+            return ui.redirect("import_job", job=row.id)
+    errors = import_jobs.errors_of(row.id, limit=ERRORS_SHOWN)
+    general = [e.message for e in errors if e.line is None]
+    preview: list[list[str]] = []
+    by_line: dict[int, list[str]] = defaultdict(list)
+    if not row.is_running and row.text:
+        preview = _preview(row.text, row.source)
+        if len(preview) > 1:
+            last = int(preview[-1][0])
+            for e in (ImportJobError.select(ImportJobError.line, ImportJobError.message)
+                      .where((ImportJobError.job == row.id) & (ImportJobError.line <= last))
+                      .order_by(ImportJobError.id)):
+                by_line[e.line].append(e.message)
+    return templates.page(ui, "prov_import_job.mako", status=status, job=row, errors=errors, general=general,
+                          preview=preview, by_line=by_line, refusal=refusal, refused=refused, busy=busy,
+                          shown=ERRORS_SHOWN,
+                          last_error=max((e.id for e in errors), default=0),
+                          pasted_text=row.text if row.pasted and not row.is_running and len(row.text) < 200_000
+                          else "")
+
+
+def _preview(text: str, name: str) -> list[list[str]]:
+    """The header and the first PREVIEW_ROWS rows: [line, cells...]; as far as the file is valid CSV."""
+    out: list[list[str]] = []
+    try:
+        for line, cells in csv_import._rows(text, name):
+            out.append([str(line), *cells])
+            if len(out) > PREVIEW_ROWS:
+                break
+    except csv_import.ImportFailed:
+        pass
+    return out
+
+
+def import_status(ui: AdminRequest, job: int) -> Response:
+    """The job's progress as JSON, for the page's script; ``?after=ID``: the errors found since that one."""
+    # Polled every second: without the file's text, which may be megabytes.
+    counts = [f for f in ImportJob._meta.sorted_fields if f is not ImportJob.text]
+    row = _found(ImportJob.select(*counts).where(ImportJob.id == job).first())
+    errors = import_jobs.errors_of(row.id, after=max(_int(ui.args("after"), 0), 0), limit=STATUS_ERRORS)
+    body = {
+        "id": row.id, "state": row.state, "running": row.is_running, "rows_total": row.rows_total,
+        "rows_checked": row.rows_checked, "error_count": row.error_count, "problem": row.problem,
+        "result": row.result,
+        "errors": [{"id": e.id, "line": e.line, "message": e.message} for e in errors],
+    }
+    return Response(json.dumps(body), mimetype="application/json")
+
+
+@hookimpl
+def autoprov_migrations() -> list[Migration]:
+    return import_jobs.MIGRATIONS
 
 
 @hookimpl
@@ -559,6 +634,8 @@ def autoprov_admin_pages() -> list[AdminPage]:
         AdminPage("sightings", "sightings", sightings, title="Sightings", order=30),
         AdminPage("fleet", "fleet", fleet, title="Fleet", order=40),
         AdminPage("import", "import", import_csv, title="Import", methods=("GET", "POST"), order=50),
+        AdminPage("import/<int:job>", "import_job", import_job, methods=("GET", "POST")),
+        AdminPage("import/<int:job>/status", "import_status", import_status),
     ]
 
 

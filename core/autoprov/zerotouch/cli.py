@@ -11,6 +11,7 @@ import click
 
 from autoprov import hookimpl
 from autoprov.cli import LazySite, parse_mac, pass_site
+from autoprov.privatefiles import create_private
 from autoprov.site import Site
 from autoprov.tables import Extension, Phone, PhoneLine, Sighting
 from autoprov.zerotouch import ami, dhcp, notify, pjsip, realtime
@@ -53,6 +54,11 @@ def asterisk_pjsip(site: Site) -> None:
 def asterisk_realtime_views(site: Site, create: bool) -> None:
     """Print (or --create) PostgreSQL views ps_endpoints, ps_auths and ps_aors that Asterisk's realtime PJSIP
     reads directly from the provisioning database."""
+    if site.keyring.enabled:  # the views would hand Asterisk the encrypted values as passwords
+        raise click.ClickException("SIP passwords are encrypted at rest ([secrets] key_file): Asterisk realtime "
+                                   "cannot decrypt them, so realtime views and encryption exclude each other; use "
+                                   "`autoprov asterisk pjsip`, or turn encryption off (`autoprov secrets rotate "
+                                   "--decrypt`, then unset key_file)")
     try:
         text = realtime.views_sql(site.settings.asterisk)
     except pjsip.PjsipError as exc:
@@ -210,7 +216,7 @@ def reprovision_command(ctx: click.Context, target: str, model_name: str, firmwa
     if existing:
         raise click.ClickException(f"{out} already holds {', '.join(existing)}: nothing was written")
     for name, body in written.items():
-        (out / name).write_bytes(body)
+        create_private(out / name, body)  # it may carry the provisioning login of the target URL
         click.echo(f"wrote {out / name}")
     click.echo("copy them onto the old server; each phone reads them at its next boot, stores the new server, "
                "reboots onto it, is pointed at its model's path there and reboots once more")

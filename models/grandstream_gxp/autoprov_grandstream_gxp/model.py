@@ -69,6 +69,9 @@ class GrandstreamModel(DeviceModel):
         m = _DEV_ID.search(user_agent)
         return m.group(1).replace(":", "").lower() if m else None
 
+    # No certificate_mac: no Grandstream document found says its phones carry a per-device certificate that
+    # names the MAC, so a Grandstream's client certificate names no phone (the access policy decides).
+
     # --- Files ------------------------------------------------------------------------------------------
     def files(self) -> tuple[FileRule, ...]:
         login = bool(urlsplit(self.settings.public_url).username)  # cfg.xml then hands out the login

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from mako.lookup import TemplateLookup
 
+from autoprov.clientcert import mac_in_common_name
 from autoprov.config import Settings
 from autoprov.devices import (
     DIRECTORY,
@@ -92,6 +93,15 @@ class YealinkModel(DeviceModel):
     def serial_mac(self, user_agent: str) -> str | None:
         m = _MAC.search(user_agent)
         return m.group(1).replace(":", "").lower() if m else None
+
+    def certificate_mac(self, subject_cn: str, cert_pem: str) -> str | None:
+        """A CN that is exactly one of its MACs. Yealink phones carry a "unique certificate ... based on the
+        MAC address and issued by the Yealink Certificate Authority", and a generic one shared by every
+        phone, sent when there is no unique one (Administrator's Guide for SIP-T2/T4/T5 Series, "Supported
+        Trusted and Server Certificates"). The guides show no unique certificate's subject: this reads the
+        CN as the MAC; any other layout, and the generic certificate, name no phone (no certificate, then).
+        """
+        return mac_in_common_name(subject_cn, self.mac_ouis)
 
     # --- Files --------------------------------------------------------------------------------------
     @property

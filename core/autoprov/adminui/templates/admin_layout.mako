@@ -7,6 +7,7 @@
 <title>${self.title()} · autoprov admin</title>
 <link rel="stylesheet" href="${ui.url_for('static', name='admin.css')}">
 <script src="${ui.url_for('static', name='admin.js')}" defer></script>
+${self.head()}
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
@@ -36,3 +37,4 @@ ${next.body()}
 </body>
 </html>
 <%def name="title()">Admin</%def>
+<%def name="head()"></%def>

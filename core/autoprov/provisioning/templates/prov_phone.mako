@@ -42,6 +42,15 @@
       none
 % endif
     </dd>
+% if any(s.flag for s in sightings):
+    <dt>Flagged</dt><dd>
+%   for s in sightings:
+%     if s.flag:
+      <span class="problem">${s.flag}</span> <span class="muted">(first seen from ${s.first_ip or '?'}, last from ${s.ip or '?'}: ${s.user_agent})</span><br>
+%     endif
+%   endfor
+    </dd>
+% endif
     <dt>Added</dt><dd>${phone.created.strftime('%Y-%m-%d %H:%M UTC')}</dd>
   </dl>
 </section>

@@ -23,12 +23,6 @@ ${f.field('line%d' % i, 'Line %d' % i, value, errors.get('line%d' % i), hint=Non
 <details${' open' if values['time_zone'] or values['notes'] or errors.get('time_zone') or errors.get('notes') else '' | n}>
 <summary>More: time zone, notes</summary>
 ${f.field('time_zone', 'Time zone', values['time_zone'], errors.get('time_zone'), hint='An IANA name such as Europe/London; empty: the site\'s')}
-<div class="field${' has-error' if errors.get('notes') else ''}">
-  <label for="f-notes">Notes</label>
-  <textarea id="f-notes" name="notes" rows="3">${values['notes']}</textarea>
-% if errors.get('notes'):
-  <p class="msg error">${errors['notes']}</p>
-% endif
-</div>
+${f.textarea('notes', 'Notes', values['notes'], errors.get('notes'))}
 </details>
 </%def>

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from mako.lookup import TemplateLookup
 
+from autoprov.clientcert import mac_in_common_name
 from autoprov.config import Settings
 from autoprov.devices import (
     CONTACTS,
@@ -97,6 +98,17 @@ class PolycomModel(DeviceModel):
         """The MAC in ``(SN:...)``, which UC Software adds when device.prov.tagSerialNo is set."""
         m = _SERIAL.search(user_agent)
         return m.group(1).lower() if m else None
+
+    def certificate_mac(self, subject_cn: str, cert_pem: str) -> str | None:
+        """The factory device certificate names its phone's MAC as its CN.
+
+        Polycom signs one per phone at manufacture, "unique to a device (based on the MAC address)" (UC
+        Software 5.9 Administrator Guide, "Using the Factory-Installed Certificate",
+        documents.polycom.com/bundle/ucs-ag-5-9-0/page/c-ucs-ag-using-the-factory-installed-certificate.html);
+        read off a phone, its subject is "CN=0004F28B54F4, O=Polycom Inc." (as a public UCS PowerShell
+        module quotes it). A certificate an admin's own CA issues the same way (CN = the MAC) is read alike.
+        """
+        return mac_in_common_name(subject_cn, self.mac_ouis)
 
     # --- Files ------------------------------------------------------------------------------
     def files(self) -> tuple[FileRule, ...]:
