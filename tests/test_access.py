@@ -320,7 +320,8 @@ def digest_header(user: str, password: str, realm: str, nonce: str, path: str) -
 
 def test_site_login_is_handed_to_phones_and_an_old_nonce_is_stale(tmp_path, site, phones):
     config_path = tmp_path / "autoprov.toml"
-    with serving(tmp_path, site, 'credentials = "site"') as (url, _):
+    with serving(tmp_path, site, 'credentials = "site"') as (url, output):
+        assert "no site login is set: phones are handed none" in output()
         out = cli("credentials", "site", "set", "--user", "prov", config=config_path).stdout
         assert "site login: user prov password " in out and "all 4 phone(s) get it" in out
         password = out.split("password ")[1].split(";")[0]
@@ -367,3 +368,20 @@ def test_credentials_commands(tmp_path, site, phones):
     refused = cli("credentials", "site", "set", "--user", "a:b", config=config, check=False)
     assert refused.returncode == 1 and "colon" in refused.stderr
     assert not AccessCredential.select().where(AccessCredential.owner == credentials.SITE).exists()
+
+
+def test_render_and_the_admin_view_show_what_the_phone_is_handed(tmp_path, site, phones):
+    """`autoprov render` and the admin page render the config with the phone's login, as it is served: the
+    admin page's drift check compares the two, and masks the login's password like a SIP password."""
+    from autoprov.provisioning.rendered import MASK, rendered_files
+    from autoprov.tables import Phone
+
+    config = write_config(tmp_path / "autoprov.toml", site.settings, free_port())
+    config.write_text(config.read_text() + '[access]\ncredentials = "phone"\n', encoding="utf-8")
+    printed = cli("render", POLYCOM, config=config).stdout
+    password = AccessCredential.get(AccessCredential.owner == POLYCOM).password
+    assert login_params(printed.encode())["device.prov.password"] == password
+    site.settings.access.credentials = "phone"
+    (own,) = [f for f in rendered_files(site, Phone.get(Phone.mac == POLYCOM)) if f.per_phone]
+    assert login_params(own.body.encode())["device.prov.password"] == password
+    assert password in own.secrets and MASK not in own.body

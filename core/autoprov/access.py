@@ -322,6 +322,21 @@ def _networks(networks: list[str], name: str) -> str:
     return ", ".join(networks)
 
 
+def missing_site_login(site: Site) -> str | None:
+    """A warning for ``autoprov serve`` when mode "site" has no site login to hand out (None: fine, or the
+    database cannot tell now; the schema warning says why)."""
+    if site.settings.access.credentials != "site":
+        return None
+    try:
+        with site.activated(), site.db.connection_context():
+            if credentials.load(SITE, site.settings.access.realm, 0) is not None:
+                return None
+    except peewee.PeeweeException:
+        return None
+    return ("WARNING: [access] credentials = \"site\" but no site login is set: phones are handed none and "
+            "stay admitted by their network alone; run `autoprov credentials site set`")
+
+
 def describe(settings: Settings) -> list[str]:
     """The whole policy, a line per part, for ``autoprov serve``'s start-up message."""
     access = settings.access

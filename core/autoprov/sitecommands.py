@@ -13,6 +13,7 @@ import click
 import peewee
 
 from autoprov.access import describe as access_policy
+from autoprov.access import missing_site_login
 from autoprov.atrest import SecretsUnavailable
 from autoprov.cli import LazySite, one_line, pass_site
 from autoprov.config import ENV_OVERRIDES, masked_settings
@@ -98,6 +99,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                f"database {describe_database(site.settings.database.url)}", err=True)
     for line in access_policy(site.settings):
         click.echo(f"autoprov serve: access: {line}", err=True)
+    warning = missing_site_login(site)
+    if warning:
+        click.echo(f"autoprov serve: access: {warning}", err=True)
     throttle = site.settings.throttle
     click.echo("autoprov serve: " + (f"a client asking for more than {throttle.unknown_macs} unknown MACs within "
                                      f"{throttle.window:g} s gets 429 for {throttle.block:g} s; see [throttle]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -234,7 +235,9 @@ def render(site: Site, mac: str, which: str | None) -> None:
         raise click.ClickException(f"{model.name} generates no file {which!r} (it generates: {names})")
     rule = rules[0]
     try:
-        body = model.render(rule, phone_view(p, site.settings) if rule.role == PHONE else None)
+        # With the provisioning login the phone is handed ([access] credentials), as the route renders it.
+        view = replace(phone_view(p, site.settings), login=site.access.handed_login(p.mac))
+        body = model.render(rule, view if rule.role == PHONE else None)
     except Exception as exc:  # the plugin's bug, in one line: the phone gets a 500 and a sighting for it
         raise click.ClickException(one_line(f"{model.name} failed to render {rule.pattern}: "
                                             f"{type(exc).__name__}: {exc}")) from None

@@ -33,10 +33,11 @@ def rendered_files(site: Site, phone: Phone) -> list[RenderedFile]:
     model = site.models.get(phone.model)
     if model is None:
         return []
-    view = phone_view(phone, site.settings, model.name)
+    # With the provisioning login the phone is handed ([access] credentials), as the route renders it.
+    view = replace(phone_view(phone, site.settings, model.name), login=site.access.handed_login(phone.mac))
     if len(view.lines) > model.line_count:
         view = replace(view, lines=view.lines[: model.line_count])
-    line_secrets = tuple(line.secret for line in view.lines if line.secret)
+    line_secrets = tuple(line.secret for line in view.lines if line.secret) + (view.login[1:] if view.login else ())
     login = urlsplit(site.settings.public_url).password
     site_secrets = (login,) if login else ()
     rules = sorted(site.files_of(model), key=lambda r: (r.role != PHONE, r.where != MODEL))
