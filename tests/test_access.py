@@ -334,7 +334,7 @@ def test_site_login_is_handed_to_phones_and_an_old_nonce_is_stale(tmp_path, site
         own = AccessCredential.get(AccessCredential.owner == POLYCOM)
         assert fetch(url, PHONE_CFG, IP330 | basic(own.user, own.password))[0] == 401
         # A Digest answer to a nonce the server signed 400 s ago: right, but stale.
-        key = AccessCredential.get(AccessCredential.owner == credentials.NONCE_KEY).password.encode()
+        key = AccessCredential.get(AccessCredential.owner == credentials.NONCE_KEY).user.encode()
         stamp = str(int(time.time()) - 400)
         old = f"{stamp}.{hmac.new(key, stamp.encode(), hashlib.sha256).hexdigest()[:32]}"
         status, headers, _ = fetch(url, PHONE_CFG, IP330 | digest_header("prov", password, "autoprov", old, PHONE_CFG))

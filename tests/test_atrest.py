@@ -214,3 +214,38 @@ def test_init_widens_an_old_postgresql_column_unless_realtime_views_read_it(site
     autoprov("secrets", "keygen", config=path)
     result = autoprov("secrets", "rotate", config=path, check=False)
     assert result.returncode == 1 and "ps_auths" in result.stderr and "drop the views first" in result.stderr
+
+
+def test_provisioning_logins_are_encrypted_too(site, config, key_file):
+    """[access] credentials = "phone": the login handed to the phone is stored sealed, checked in clear, and
+    `secrets rotate` re-encrypts (or, with --decrypt, clears) it with the SIP passwords."""
+    path, port = config
+    path.write_text(path.read_text() + '[access]\ncredentials = "phone"\n')
+    autoprov("secrets", "keygen", config=path)
+    autoprov("extension", "add", "1001", "--secret", "pw-1001", config=path)
+    autoprov("phone", "add", MAC, "--model", "polycom_ip330", "--line", "1001", config=path)
+    table = "access_credential"
+
+    def login_stored() -> str:
+        with site.db.connection_context():
+            return site.db.execute_sql(f'SELECT password FROM "{table}" WHERE owner = {site.db.param}',
+                                       (MAC,)).fetchone()[0]
+
+    with running_server(path, port) as url:
+        r = requests.get(url + PHONE_CFG, headers=headers("polycom_ip330"), timeout=10)
+        assert r.status_code == 200, r.text
+        handed = {k: v for e in ET.fromstring(r.content).iter() for k, v in e.attrib.items()}
+        password = handed["device.prov.password"]
+        assert handed["device.prov.user"] == MAC and len(password) >= 20
+        sealed = login_stored()
+        assert sealed.startswith(PREFIX) and password not in sealed
+        r = requests.get(url + PHONE_CFG, headers=headers("polycom_ip330"), auth=(MAC, password), timeout=10)
+        assert r.status_code == 200, r.text
+        assert requests.get(url + PHONE_CFG, headers=headers("polycom_ip330"), auth=(MAC, "wrong"),
+                            timeout=10).status_code == 401
+        assert "provisioning logins" in autoprov("secrets", "rotate", config=path).stdout
+        assert login_stored() != sealed and login_stored().startswith(PREFIX)
+        r = requests.get(url + PHONE_CFG, headers=headers("polycom_ip330"), auth=(MAC, password), timeout=10)
+        assert r.status_code == 200, r.text
+    autoprov("secrets", "rotate", "--decrypt", config=path)
+    assert login_stored() == password

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from autoprov import hookimpl
+from autoprov.atrest import SecretField
 from autoprov.db import BaseModel
 from autoprov.revision import watch_tables
 from autoprov.schema import Migration
@@ -47,8 +48,9 @@ _PROCESS_KEY = os.urandom(32)
 class AccessCredential(BaseModel):
     owner = peewee.CharField(max_length=32, unique=True)  # a phone's MAC, "site", or the nonce key's name
     user = peewee.CharField(max_length=128)
-    password = peewee.CharField(max_length=128)
-    previous_password = peewee.CharField(max_length=128, default="")  # valid until rotated + grace
+    # Encrypted like SIP passwords when [secrets] key_file is set (autoprov.atrest); at most 128 characters.
+    password = SecretField(max_length=1024)
+    previous_password = SecretField(max_length=1024, default="")  # valid until rotated + grace
     rotated = peewee.DateTimeField(default=utcnow)
     confirmed = peewee.DateTimeField(null=True)  # first request authenticated with it
 
@@ -59,7 +61,7 @@ class AccessCredential(BaseModel):
 def _create(db: peewee.Database, migrator: object) -> None:
     db.create_tables([AccessCredential], safe=True)
     watch_tables(db, AccessCredential)
-    AccessCredential.insert(owner=NONCE_KEY, user="", password=secrets.token_hex(32)).on_conflict_ignore().execute()
+    _insert_nonce_key()
 
 
 @hookimpl
@@ -145,9 +147,17 @@ def phone_login(mac: str, realm: str, grace: int) -> Login:
 def nonce_key() -> bytes:
     row = AccessCredential.get_or_none(AccessCredential.owner == NONCE_KEY)
     if row is None:  # a table emptied by hand: make a key again
-        AccessCredential.insert(owner=NONCE_KEY, user="", password=secrets.token_hex(32)).on_conflict_ignore().execute()
+        _insert_nonce_key()
         row = AccessCredential.get(AccessCredential.owner == NONCE_KEY)
-    return row.password.encode()
+    return row.user.encode()
+
+
+def _insert_nonce_key() -> None:
+    # In the plain `user` column: it signs nonces and is no one's password, and a site whose key file is not
+    # there yet (`init` before `secrets keygen`) must still be able to make it.
+    plain = peewee.Value("", converter=False)
+    AccessCredential.insert(owner=NONCE_KEY, user=secrets.token_hex(32), password=plain,
+                            previous_password=plain).on_conflict_ignore().execute()
 
 
 def confirm(owner: str) -> None:

@@ -13,6 +13,7 @@ from playhouse.migrate import SchemaMigrator
 from autoprov import hookimpl
 from autoprov.atrest import PREFIX, SecretsUnavailable, add_key, create_key_file, keep_first_key
 from autoprov.cli import LazySite, pass_site
+from autoprov.credentials import AccessCredential
 from autoprov.schema import Migration
 from autoprov.site import Site
 from autoprov.tables import Extension
@@ -73,17 +74,32 @@ def rotate(site: Site, drop_old: bool, decrypt: bool) -> None:
         _key_file(site)
         keys.check()
     widen_secret_column(site.db, strict=True)
-    table, mark = Extension._meta.table_name, site.db.param
+    mark = site.db.param
+    done = {}
     with site.db.atomic():
-        # As stored, and written as computed: through Extension.secret (SecretField) they would be converted.
-        rows = site.db.execute_sql(f'SELECT id, secret FROM "{table}"').fetchall()
-        for pk, stored in rows:
-            new = keys.unseal(stored) if decrypt else keys.reseal(stored)
-            site.db.execute_sql(f'UPDATE "{table}" SET secret = {mark} WHERE id = {mark}', (new, pk))
-    click.echo(f"{len(rows)} SIP password(s) {'stored unencrypted' if decrypt else 'encrypted with the first key'}")
+        for table, column in _sealed_columns(site.db):
+            # As stored, and written as computed: through a SecretField they would be converted.
+            rows = site.db.execute_sql(f'SELECT id, "{column}" FROM "{table}"').fetchall()
+            for pk, stored in rows:
+                new = keys.unseal(stored) if decrypt else keys.reseal(stored)
+                site.db.execute_sql(f'UPDATE "{table}" SET "{column}" = {mark} WHERE id = {mark}', (new, pk))
+            done[table] = len(rows)
+    login = done.get(AccessCredential._meta.table_name)
+    click.echo(f"{done[Extension._meta.table_name]} SIP password(s) "
+               f"{'stored unencrypted' if decrypt else 'encrypted with the first key'}"
+               + (f", and the {login} row(s) of provisioning logins" if login else ""))
     if drop_old:
         dropped = keep_first_key(_key_file(site))
         click.echo(f"dropped {dropped} old key(s) from {_key_file(site)}")
+
+
+def _sealed_columns(db: peewee.Database) -> list[tuple[str, str]]:
+    """(table, column) of every stored secret: SIP passwords, and provisioning logins once that table exists."""
+    columns = [(Extension._meta.table_name, "secret")]
+    login = AccessCredential._meta.table_name
+    if login in db.get_tables():
+        columns += [(login, "password"), (login, "previous_password")]
+    return columns
 
 
 @secrets_group.command("status")
