@@ -86,8 +86,8 @@ def test_readme_install_runs_as_written_through_to_a_phone_config():
         run_env = dict(env, AUTOPROV_CONFIG=config, PATH=f"{where['BINDIR']}:{env.get('PATH', '/usr/bin:/bin')}")
 
         def as_service(*args: str) -> subprocess.CompletedProcess:
-            done = subprocess.run(["autoprov", *args], user=user, cwd="/", env=run_env, capture_output=True,
-                                  text=True, timeout=120)
+            done = subprocess.run(["autoprov", *args], user=user, group=user, extra_groups=[], cwd="/", env=run_env,
+                                  capture_output=True, text=True, timeout=120)
             assert done.returncode == 0, done.stderr
             return done
 
@@ -110,8 +110,9 @@ def test_readme_install_runs_as_written_through_to_a_phone_config():
         command = service["ExecStart"].replace(DEFAULT_PREFIX, str(where["PREFIX"])).split()
         log = root / "serve.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], user=user, cwd="/",
-                                    env=run_env, stdout=out, stderr=subprocess.STDOUT)
+            # As systemd's User= does: the user's own group too (autoprov.toml is 0640 root:<user>).
+            proc = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], user=user, group=user,
+                                    extra_groups=[], cwd="/", env=run_env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_until_listening(port, proc, log.read_text, timeout=60)
 
