@@ -362,7 +362,7 @@ def test_credentials_commands(tmp_path, site, phones):
     assert "previous password valid until" in cli("credentials", "show", config=config).stdout
     assert cli("credentials", "rotate", "0004f2000000", config=config, check=False).returncode == 1
     assert cli("credentials", "rotate", config=config, check=False).returncode == 2
-    for bad in ("a\nb", " lead", ""):
+    for bad in ("a\nb", " lead", "", "fernet:gAAAA-looks-sealed"):
         refused = cli("credentials", "site", "set", "--password", bad, config=config, check=False)
         assert refused.returncode == 1 and "the password" in refused.stderr, bad
     refused = cli("credentials", "site", "set", "--user", "a:b", config=config, check=False)

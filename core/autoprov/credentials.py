@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from autoprov import hookimpl
-from autoprov.atrest import SecretField
+from autoprov.atrest import PREFIX, SecretField
 from autoprov.db import BaseModel
 from autoprov.revision import watch_tables
 from autoprov.schema import Migration
@@ -181,6 +181,8 @@ def login_problem(value: str, user: bool = False) -> str | None:
         return "contains a line break or control character"
     if value != value.strip():
         return "starts or ends with a blank"
+    if not user and value.startswith(PREFIX):
+        return f"starts with {PREFIX!r}, the mark of an encrypted value"
     if user and ":" in value:
         return "contains a colon, which HTTP Basic cannot carry in a user name"
     return None
