@@ -196,10 +196,12 @@ def autoprov(*args: str, config: Path | None = None, check: bool = True, **kw) -
 _cli_plugins = None
 
 
-def cli(*args: str | bytes, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def cli(*args: str | bytes, config: Path | None = None, check: bool = True,
+        input: str | None = None) -> subprocess.CompletedProcess:
     """Run the ``autoprov`` command line in this process (click's CliRunner): the same commands, output and
-    exit status as :func:`autoprov`, without starting Python each time. Use :func:`autoprov` where the
-    process itself matters: exit by signal, plugins found through PYTHONPATH, what a real shell sees."""
+    exit status as :func:`autoprov`, without starting Python each time; ``input`` is its standard input. Use
+    :func:`autoprov` where the process itself matters: exit by signal, plugins found through PYTHONPATH, what a
+    real shell sees."""
     from click.testing import CliRunner
 
     from autoprov.cli import build_cli
@@ -212,7 +214,7 @@ def cli(*args: str | bytes, config: Path | None = None, check: bool = True) -> s
     env = {"AUTOPROV_CONFIG": str(config) if config is not None else None, "AUTOPROV_DATABASE_URL": None}
     saved = database.obj
     try:
-        result = CliRunner().invoke(build_cli(_cli_plugins), argv, env=env, prog_name="autoprov")
+        result = CliRunner().invoke(build_cli(_cli_plugins), argv, input=input, env=env, prog_name="autoprov")
     finally:
         # The command bound the shared database proxy to a database of its own: close it, give the test's back.
         if database.obj is not saved and database.obj is not None:
