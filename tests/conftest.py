@@ -40,22 +40,47 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _pg_database(name: str, create: bool) -> None:
+def _pg_database(name: str, create: bool, template: str | None = None) -> None:
     import psycopg2
 
     conn = psycopg2.connect(PG_URL)
     conn.autocommit = True
     with conn.cursor() as cur:
         if create:
-            cur.execute(f'CREATE DATABASE "{name}"')
+            cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         else:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     conn.close()
 
 
+def _pg_url(name: str) -> str:
+    assert PG_URL
+    return f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_initialised_template() -> Iterator[str]:
+    """A PostgreSQL database that `autoprov init` made, once per test process (each pytest-xdist worker has
+    its own: a template cannot be copied while another session uses it). A test that builds a ``site`` gets a
+    copy of it: running every migration again took most of a short PostgreSQL test's time, and
+    ``site.init_database()`` still runs on the copy (and finds it current)."""
+    name = f"autoprov_template_{uuid.uuid4().hex[:12]}"
+    _pg_database(name, create=True)
+    try:
+        settings = Settings()
+        settings.database.url = _pg_url(name)
+        site = Site(settings, build_plugin_manager())
+        site.init_database()
+        site.close()
+        yield name
+    finally:
+        _pg_database(name, create=False)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each backend."""
+    """A fresh database of each backend: empty, or on PostgreSQL a copy of an initialised one when the test
+    builds a ``site`` (which initialises it anyway)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/autoprov.db"
         return
@@ -63,11 +88,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         if os.environ.get("CI"):
             pytest.fail("AUTOPROV_TEST_POSTGRESQL_URL is not set in CI")
         pytest.skip("AUTOPROV_TEST_POSTGRESQL_URL not set")
+    template = request.getfixturevalue("pg_initialised_template") if "site" in request.fixturenames else None
     name = f"autoprov_test_{uuid.uuid4().hex[:12]}"
-    _pg_database(name, create=True)
-    base = PG_URL.rsplit("/", 1)[0]
+    _pg_database(name, create=True, template=template)
     try:
-        yield f"{base}/{name}"
+        yield _pg_url(name)
     finally:
         _pg_database(name, create=False)
 
@@ -179,10 +204,12 @@ def autoprov(*args: str, config: Path | None = None, check: bool = True, **kw) -
 _cli_plugins = None
 
 
-def cli(*args: str | bytes, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def cli(*args: str | bytes, config: Path | None = None, check: bool = True,
+        input: str | None = None) -> subprocess.CompletedProcess:
     """Run the ``autoprov`` command line in this process (click's CliRunner): the same commands, output and
-    exit status as :func:`autoprov`, without starting Python each time. Use :func:`autoprov` where the
-    process itself matters: exit by signal, plugins found through PYTHONPATH, what a real shell sees."""
+    exit status as :func:`autoprov`, without starting Python each time; ``input`` is its standard input. Use
+    :func:`autoprov` where the process itself matters: exit by signal, plugins found through PYTHONPATH, what a
+    real shell sees."""
     from click.testing import CliRunner
 
     from autoprov.cli import build_cli
@@ -195,7 +222,7 @@ def cli(*args: str | bytes, config: Path | None = None, check: bool = True) -> s
     env = {"AUTOPROV_CONFIG": str(config) if config is not None else None, "AUTOPROV_DATABASE_URL": None}
     saved = database.obj
     try:
-        result = CliRunner().invoke(build_cli(_cli_plugins), argv, env=env, prog_name="autoprov")
+        result = CliRunner().invoke(build_cli(_cli_plugins), argv, input=input, env=env, prog_name="autoprov")
     finally:
         # The command bound the shared database proxy to a database of its own: close it, give the test's back.
         if database.obj is not saved and database.obj is not None:

@@ -22,7 +22,8 @@ from autoprov.provisioning import admin
 from autoprov.provisioning.import_jobs import ImportJob
 from autoprov.tables import Extension, Phone, PhoneLine
 from autoprov.web import create_app
-from tests.conftest import autoprov, free_port, write_config
+from tests.conftest import cli as autoprov
+from tests.conftest import free_port, write_config
 from tests.phones import headers
 from tests.uploads_helpers import log_lines, put_log
 

@@ -123,13 +123,18 @@ def test_database_down_leaves_the_name_and_says_failure(tmp_path: Path, agi_site
 
 
 class SlowDatabase(peewee.SqliteDatabase):
-    """A database stuck on every query about ``slow_number`` (a remote server that stopped answering)."""
+    """A database stuck on every query about ``slow_number`` (a remote server that stopped answering) until the
+    test sets ``answer`` (then the stuck threads finish at once, and the server's shutdown waits for nothing)."""
 
     slow_number = "5551234"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.answer = threading.Event()
+
     def execute_sql(self, sql, params=None, *args, **kwargs):  # noqa: ANN001, ANN201
         if params and self.slow_number in params:
-            time.sleep(5)
+            self.answer.wait(60)
         return super().execute_sql(sql, params, *args, **kwargs)
 
 
@@ -150,6 +155,7 @@ def test_slow_database_times_out_without_blocking_other_calls(agi_site: Site) ->
         for t in results:
             assert t.commands == [] and t.status == "FAILURE"
     finally:
+        slow.answer.set()
         server.shutdown(5)
         database.initialize(agi_site.db)
 
