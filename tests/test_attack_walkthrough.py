@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from tests.apache import DEPLOY, PACKAGES, Apache, _substitute, missing
 from tests.phones import user_agent
@@ -75,7 +76,7 @@ def outsider_get(apache: Apache, paths: list[str]) -> list[tuple[int, dict[str, 
         for path in paths:
             conn.request("GET", path, headers=APP)  # the phone's own User-Agent: public knowledge
             r = conn.getresponse()
-            answers.append((r.status, dict(r.getheaders()), r.read()))
+            answers.append((r.status, CaseInsensitiveDict(r.getheaders()), r.read()))
     finally:
         conn.close()
     return answers
