@@ -28,6 +28,7 @@ class AmiPeer:
         self.actions: list[dict[str, str]] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
+        self.conns: list[socket.socket] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -40,6 +41,7 @@ class AmiPeer:
             self._session(conn)
 
     def _session(self, conn: socket.socket) -> None:
+        self.conns.append(conn)
         with conn:
             conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" if self.mode == "not-ami" else b"Asterisk Call Manager/5.0.2\r\n")
             buffer = b""
@@ -91,8 +93,18 @@ class AmiPeer:
         return True
 
     def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not, on Linux)
+        except OSError:
+            pass
         self.listener.close()
+        for conn in self.conns:  # a session the client left open (silent mode) ends now, not at a timeout
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.thread.join(timeout=10)
+        assert not self.thread.is_alive(), "the scripted AMI peer did not stop"
 
 
 @pytest.fixture
