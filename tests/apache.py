@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy" / "apache"
 APACHE = Path("/usr/sbin/apache2")
@@ -42,6 +44,24 @@ def missing() -> str | None:
     if subprocess.run([SYSTEM_PYTHON, "-c", "import ensurepip"], capture_output=True).returncode:
         return f"{SYSTEM_PYTHON} cannot make a virtualenv (apt-get install python3-venv)"
     return None
+
+
+def require_apache() -> None:
+    """Skip the test when Apache or mod_wsgi is missing; on CI, where .ci/run installs them, fail instead."""
+    reason = missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; .ci/run installs {PACKAGES}")
+        pytest.skip(reason)
+
+
+def mtls_apache(directory: Path) -> Apache:
+    """An Apache whose HTTPS vhost includes deploy/apache/autoprov-mtls.conf, trusting the device CAs of
+    ``directory/device-cas.pem`` (tests.pki.device_cas)."""
+    mtls = directory / "autoprov-mtls.conf"
+    mtls.write_text(_substitute((DEPLOY / "autoprov-mtls.conf").read_text(),
+                                {"/etc/ssl/autoprov/device-cas.pem": str(directory / "device-cas.pem")}))
+    return Apache(vhost={"#Include /etc/autoprov/autoprov-mtls.conf": f"Include {mtls}"})
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.apache import PACKAGES, Apache, missing
+from tests.apache import Apache, require_apache
 from tests.phones import user_agent
 from tests.uploads_helpers import log_lines
 
@@ -29,11 +29,7 @@ APP = {"User-Agent": user_agent(MODEL, "3.3.2.0413", kind="Application")}
 
 @pytest.fixture(scope="module")
 def apache() -> Iterator[Apache]:
-    reason = missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; .ci/run installs {PACKAGES}")
-        pytest.skip(reason)
+    require_apache()
     server = Apache()
     try:
         server.autoprov("init")

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.apache import DEPLOY, PACKAGES, Apache, _substitute, missing
+from tests.apache import Apache, mtls_apache, require_apache
 from tests.phones import user_agent
 from tests.pki import device_cas
 from tests.uploads_helpers import log_lines
@@ -30,15 +30,9 @@ MAC, OTHER, STRANGER = "0004f2a0b0c0", "0004f2a0b0c1", "0004f2ffff01"
 BOOT = {"User-Agent": user_agent(MODEL, "3.1.0.0001", kind="Updater")}
 APP = {"User-Agent": user_agent(MODEL, "3.3.2.0413", kind="Application")}
 LOGIN = "prov-login-secret"
-CA_BUNDLE = "/etc/ssl/autoprov/device-cas.pem"
-INCLUDE = "#Include /etc/autoprov/autoprov-mtls.conf"
 @pytest.fixture(scope="module")
 def site() -> Iterator[tuple[Apache, dict[str, tuple[str, str]]]]:
-    reason = missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; .ci/run installs {PACKAGES}")
-        pytest.skip(reason)
+    require_apache()
     pki = device_cas("autoprov-mtls-")
     directory = pki.dir
     certs = {
@@ -49,10 +43,7 @@ def site() -> Iterator[tuple[Apache, dict[str, tuple[str, str]]]]:
         "rogue": pki.device("rogue-phone", MAC.upper(), "rogue"),  # names the phone, signed by no trusted CA
         "expired": pki.expired("expired", MAC.upper(), "issuing"),
     }
-    mtls = directory / "autoprov-mtls.conf"
-    mtls.write_text(_substitute((DEPLOY / "autoprov-mtls.conf").read_text(),
-                                {CA_BUNDLE: str(directory / "device-cas.pem")}))
-    server = Apache(vhost={INCLUDE: f"Include {mtls}"})
+    server = mtls_apache(directory)
     try:
         # A provisioning login in the public URL makes device.cfg (shared by every phone) a secret file.
         config = server.config.read_text().replace(

@@ -21,7 +21,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from tests.apache import DEPLOY, PACKAGES, Apache, _substitute, missing
+from tests.apache import Apache, mtls_apache, require_apache
 from tests.phones import user_agent
 from tests.pki import Pki, device_cas
 from tests.uploads_helpers import log_lines
@@ -38,17 +38,10 @@ LIMIT = 30  # [throttle] unknown_macs, the default
 
 @pytest.fixture(scope="module")
 def walk() -> Iterator[tuple[Apache, Pki]]:
-    reason = missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; .ci/run installs {PACKAGES}")
-        pytest.skip(reason)
+    require_apache()
     pki = device_cas("autoprov-attack-")
     directory = pki.dir
-    mtls = directory / "autoprov-mtls.conf"
-    mtls.write_text(_substitute((DEPLOY / "autoprov-mtls.conf").read_text(),
-                                {"/etc/ssl/autoprov/device-cas.pem": str(directory / "device-cas.pem")}))
-    server = Apache(vhost={"#Include /etc/autoprov/autoprov-mtls.conf": f"Include {mtls}"})
+    server = mtls_apache(directory)
     try:
         # Defaults everywhere but how often the buffered writers write (the test reads what they wrote).
         config = server.config.read_text().replace("[http]\n", "[http]\nsighting_flush_interval = 0.1\n", 1)
