@@ -14,11 +14,10 @@ import statistics
 import tempfile
 import time
 
+from harness import sqlite_site
 from werkzeug.test import Client
 
 from autoprov.adminui.users import create_user
-from autoprov.config import Settings
-from autoprov.plugins import build_plugin_manager
 from autoprov.provisioning.csv_import import import_text
 from autoprov.site import Site
 from autoprov.tables import Sighting, utcnow
@@ -34,12 +33,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="admin-bench-")
-    settings = Settings()
-    settings.database.url = f"sqlite:///{tmp}/autoprov.db"
-    settings.firmware.root = f"{tmp}/firmware"
-    settings.sip.server = "pbx.example.test"
-    site = Site(settings, build_plugin_manager())
-    site.init_database()
+    site = sqlite_site(tmp)
     rows = ["extension,secret,first_name,mac,model"]
     rows += [f"{10000 + i},pw-{i:08d},User {i},0004f2{i:06x},polycom_ip330" for i in range(args.phones)]
     started = time.perf_counter()

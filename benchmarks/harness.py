@@ -22,6 +22,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 FILES = Path(__file__).resolve().parent / "side_by_side_files"
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
@@ -40,6 +41,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def sqlite_site(directory: str | Path) -> Any:
+    """An initialised autoprov Site on a SQLite database in ``directory`` (benchmarks that fill one in process)."""
+    from autoprov.config import Settings
+    from autoprov.plugins import build_plugin_manager
+    from autoprov.site import Site
+
+    settings = Settings()
+    settings.database.url = f"sqlite:///{directory}/autoprov.db"
+    settings.firmware.root = f"{directory}/firmware"
+    settings.sip.server = "pbx.example.test"
+    site = Site(settings, build_plugin_manager())
+    site.init_database()
+    return site
 
 
 def fill(template: str, **values: object) -> str:

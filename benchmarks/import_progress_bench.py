@@ -24,21 +24,13 @@ import time
 from pathlib import Path
 
 import requests
+from harness import free_port, sqlite_site
 
 from autoprov.adminui.users import create_user
-from autoprov.config import Settings
-from autoprov.plugins import build_plugin_manager
 from autoprov.provisioning.csv_import import import_text
-from autoprov.site import Site
 
 UA = "FileTransport PolycomSoundPointIP-SPIP_330-UA/3.3.2.0413"
 PASSWORD = "benchmark password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def timed(session: requests.Session, url: str, **kw: object) -> float:
@@ -63,12 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="import-progress-bench-"))
     port = free_port()
-    settings = Settings()
-    settings.database.url = f"sqlite:///{tmp}/autoprov.db"
-    settings.firmware.root = f"{tmp}/firmware"
-    settings.sip.server = "pbx.example.test"
-    site = Site(settings, build_plugin_manager())
-    site.init_database()
+    site = sqlite_site(tmp)
+    settings = site.settings
     # A fleet already there (what the pages and the phone ask for), and an admin.
     import_text(site, "extension,secret,mac,model\n" + "".join(
         f"{1000 + i},pw-{i:08d},0004f2{i:06x},polycom_ip330\n" for i in range(2000)))
