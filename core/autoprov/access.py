@@ -39,7 +39,7 @@ from werkzeug.wrappers import Request
 
 from autoprov import credentials
 from autoprov.clientcert import certificate_check
-from autoprov.config import PRIVATE_NETWORKS, AccessSettings, Settings, _admitted
+from autoprov.config import PRIVATE_NETWORKS, AccessSettings, Settings, in_networks
 from autoprov.credentials import SITE, Login
 from autoprov.logthrottle import log_throttled
 
@@ -84,7 +84,7 @@ def _client(request: Request, access: AccessSettings) -> tuple[str, str]:
     if not access.trusted_proxies:
         return peer, ""
     proxies = tuple(access.trusted_proxies)
-    if not _admitted(peer, proxies):
+    if not in_networks(peer, proxies):
         return peer, ""
     environ = request.environ
     forwarded, real = environ.get("HTTP_X_FORWARDED_FOR"), environ.get("HTTP_X_REAL_IP")
@@ -117,7 +117,7 @@ def _forwarded_client(header: str, proxies: tuple[str, ...]) -> str | None:
         return None
     for hop in reversed(hops):
         assert hop is not None
-        if not _admitted(hop, proxies):
+        if not in_networks(hop, proxies):
             return hop
     return hops[0]
 
@@ -160,7 +160,7 @@ class AccessPolicy:
         if upload:
             gates.append((access.uploads_allowed_from, "[access] uploads_allowed_from", "upload"))
         for networks, setting, what in gates:
-            if not _admitted(address, tuple(networks)):
+            if not in_networks(address, tuple(networks)):
                 return Decision(False, 403, f"{address} may not {what}, since {address} is not in {setting}", address,
                                 problem=problem)
         if not rule.secret or access.credentials == "none" or served.mac is None:

@@ -15,7 +15,6 @@ pass the limit, and everywhere else within about ``share_interval`` (plus the wr
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,7 +24,7 @@ import peewee
 
 from autoprov import hookimpl
 from autoprov.batchwriter import BatchWriter, executemany
-from autoprov.config import ThrottleSettings
+from autoprov.config import ThrottleSettings, in_networks
 from autoprov.db import BaseModel
 from autoprov.schema import Migration, create_tables
 
@@ -76,7 +75,7 @@ class MacThrottle(BatchWriter):
         self.settings = settings
         self.on_block = on_block
         self.clock = clock
-        self._exempt = tuple(ipaddress.ip_network(n, strict=False) for n in settings.exempt)
+        self._exempt = tuple(settings.exempt)
         self._seen: OrderedDict[str, dict[str, float]] = OrderedDict()  # client -> unknown MAC -> when
         self._blocked: dict[str, float] = {}  # client -> until
         self._batch = _Batch()
@@ -87,13 +86,7 @@ class MacThrottle(BatchWriter):
         return self.settings.unknown_macs > 0
 
     def exempt(self, client: str) -> bool:
-        if not self._exempt:
-            return False
-        try:
-            ip = ipaddress.ip_address(client)
-        except ValueError:
-            return False
-        return any(ip in net for net in self._exempt)
+        return bool(self._exempt) and in_networks(client, self._exempt)
 
     def blocked(self, client: str | None) -> float:
         """Seconds ``client`` remains blocked (0: it is not). Memory only."""
