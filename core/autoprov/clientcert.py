@@ -115,7 +115,7 @@ def certificate_check(site: Site, request: Request, served: Served) -> Certifica
 def _named_mac(site: Site, served: Served, cert: ClientCertificate) -> str | None:
     """The MAC a verified certificate names: the file's model is asked first, then every installed one (so
     that one vendor's certificate cannot pass for no certificate at another's files)."""
-    for model in (served.model, *site.models.values()):
+    for model in dict.fromkeys((served.model, *site.models.values())):  # the file's model once, first
         try:
             mac = model.certificate_mac(cert.subject_cn, cert.pem)
             if mac:
